@@ -1,0 +1,94 @@
+# Everything a payments engineer runs. `make demo` and `make test` are the two that matter;
+# both work on a fresh machine (they build their own virtualenvs and start their own services).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+ENV ?= dev
+# The Lambda runtime is python3.12: find a 3.12 that really runs (pyenv shims may not).
+PY312 ?= $(shell for p in "$$(PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null)" python3.12; do \
+  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { command -v "$$p"; break; }; done)
+PY_TOOLS ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+# pip on these machines points at local wheel folders that may not exist; keep its noise out.
+PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" || true; }
+
+.PHONY: help venv tools mariadb lint typecheck validate unit integration test demo sandbox \
+        sandbox-down invoke bench build deploy-primary deploy-secondary sync drctl clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/runtime.txt requirements/dev.txt pyproject.toml
+	@test -n "$(PY312)" || { echo "python3.12 not found: install it or set PY312=/path/to/python3.12"; exit 1; }
+	@test -x $(PY) || $(PY312) -m venv $(VENV)
+	@set -o pipefail; $(PY) -m pip install -q -r requirements/dev.txt -e . $(PIP_QUIET)
+	@$(PY) -c "import aws_lambda_powertools, moto, pymysql, hypothesis"
+	@touch $@
+
+venv: $(VENV)/.installed ## runtime/test virtualenv (python3.12)
+
+$(TOOLS)/.installed: requirements/tools.txt
+	@test -x $(TOOLS)/bin/python || $(PY_TOOLS) -m venv $(TOOLS)
+	@set -o pipefail; $(TOOLS)/bin/pip install -q -r requirements/tools.txt $(PIP_QUIET)
+	@$(TOOLS)/bin/sam --version >/dev/null && $(TOOLS)/bin/checkov --version >/dev/null
+	@touch $@
+
+tools: $(TOOLS)/.installed ## static-gate virtualenv (SAM CLI, cfn-lint, checkov)
+
+mariadb: ## make sure a MariaDB server binary is installed (installs it from apt when root)
+	@$(PY312) ops/sandbox/ensure_mariadb.py
+
+lint: venv ## ruff
+	$(VENV)/bin/ruff check src ops tests bench
+	$(VENV)/bin/ruff format --check src ops tests bench
+
+typecheck: venv ## mypy
+	$(VENV)/bin/mypy
+
+validate: tools ## sam validate (plain and --lint), cfn-lint on every template, checkov
+	@bash ops/ci/validate.sh
+
+unit: venv ## unit tests (fakes, no services)
+	$(VENV)/bin/pytest tests/unit -q
+
+integration: venv mariadb ## integration tests (moto + real MariaDB started by the tests)
+	$(VENV)/bin/pytest tests/integration -q
+
+test: venv tools mariadb lint typecheck validate ## everything CI runs
+	$(VENV)/bin/pytest -q
+
+sandbox: venv mariadb ## start the local sandbox (moto server + MariaDB on loopback)
+	@$(PY) -m ops.sandbox up
+
+sandbox-down: ## stop what `make sandbox` started (by PID)
+	@test -x $(PY) && $(PY) -m ops.sandbox down || true
+
+invoke: sandbox ## run FN=<LogicalId> with EVENT=<file> in-process against the sandbox
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=PaymentProcessorFunction EVENT=events/charge_usd.json"; exit 2; }
+	@$(PY) -m ops.sandbox invoke $(FN) $(EVENT)
+
+demo: sandbox ## send every sample event through the real handler and print the outcomes
+	@$(PY) -m ops.sandbox demo
+
+bench: sandbox ## handler vs raw-call floor, import time vs bare boto3
+	@$(PY) -m bench.run
+
+build: tools ## sam build (python3.12 must be on PATH for SAM's binary check)
+	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam build
+
+deploy-primary: build ## sam deploy to us-east-1
+	$(TOOLS)/bin/sam deploy --config-env primary
+
+deploy-secondary: build ## sam deploy to us-west-2
+	$(TOOLS)/bin/sam deploy --config-env secondary
+
+sync: tools ## sam sync --watch against the primary stack
+	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam sync --config-env primary --watch
+
+drctl: venv ## run the operator CLI: make drctl ARGS="deploy --env dev --dry-run"
+	$(VENV)/bin/drctl $(ARGS)
+
+clean: sandbox-down
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,36 @@
+"""PaymentProcessorFunction: EventBridge → validate → region gate → ledger → sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from payment_processor.service import PaymentService
+from payment_processor.wiring import get_service
+from shared.config import get_processor_settings
+from shared.deadline import Deadline
+from shared.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="detail.payment_id", clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process(event, context)
+
+
+def process(
+    event: dict[str, Any],
+    context: Any,
+    *,
+    service: PaymentService | None = None,
+    deadline_margin: float | None = None,
+) -> dict[str, Any]:
+    """The handler without its decorators: tests and the sandbox pass their own service."""
+    if service is None:
+        service = get_service()
+    if deadline_margin is None:
+        deadline_margin = get_processor_settings().deadline_margin_seconds
+    with Deadline.from_context(context, margin=deadline_margin).active():
+        return service.handle(event).as_response()

@@ -1,0 +1,45 @@
+"""Composition root: real adapters built once per execution environment, on first use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from payment_processor.service import PaymentService
+from shared.adapters import aws
+from shared.adapters.dynamodb import DynamoRegionGate, DynamoSessions
+from shared.adapters.ledger import MySQLLedger
+from shared.adapters.parking import SqsParkingLot
+from shared.adapters.secrets import SecretCredentials
+from shared.config import ProcessorSettings, get_processor_settings
+
+
+def build_service(settings: ProcessorSettings) -> PaymentService:
+    dynamodb = aws.client("dynamodb", settings.aws_region)
+    sqs = aws.client("sqs", settings.aws_region)
+    return PaymentService(
+        ledger=MySQLLedger(
+            host=settings.db_host,
+            port=settings.db_port,
+            database=settings.db_name,
+            credentials=SecretCredentials(
+                settings.db_secret_id, max_age=settings.secret_max_age_seconds
+            ),
+            region=settings.aws_region,
+            tls=settings.db_tls,
+            tls_ca_file=settings.db_tls_ca_file,
+        ),
+        sessions=DynamoSessions(dynamodb, settings.sessions_table),
+        region_gate=DynamoRegionGate(
+            dynamodb,
+            settings.region_control_table,
+            settings.aws_region,
+            cache_seconds=settings.region_gate_cache_seconds,
+        ),
+        parking=SqsParkingLot(sqs, settings.parked_queue_url, settings.aws_region),
+        max_amount_minor=settings.max_amount_minor,
+    )
+
+
+@lru_cache(maxsize=1)
+def get_service() -> PaymentService:
+    return build_service(get_processor_settings())

@@ -1,0 +1,39 @@
+"""Typed settings, read from the environment on first use (never at import)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+
+class ProcessorSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    environment: str = Field(alias="ENVIRONMENT")
+    region_role: Literal["primary", "secondary"] = Field(alias="REGION_ROLE")
+    aws_region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+    sessions_table: str = Field(alias="SESSIONS_TABLE")
+    region_control_table: str = Field(alias="REGION_CONTROL_TABLE")
+    parked_queue_url: str = Field(alias="PARKED_QUEUE_URL")
+    db_host: str = Field(alias="DB_HOST")
+    db_port: int = Field(default=3306, alias="DB_PORT")
+    db_name: str = Field(default="payments", alias="DB_NAME")
+    db_secret_id: str = Field(alias="DB_SECRET_ID")
+    db_tls: bool = Field(default=True, alias="DB_TLS")
+    # Optional CA bundle (e.g. the RDS global bundle packaged with the function) to verify the
+    # Aurora server certificate; without it the connection is encrypted with the system CAs.
+    db_tls_ca_file: str | None = Field(default=None, alias="DB_TLS_CA_FILE")
+    max_amount_minor: int = Field(default=100_000_000, alias="MAX_AMOUNT_MINOR", gt=0)
+    secret_max_age_seconds: int = Field(default=300, alias="SECRET_MAX_AGE_SECONDS", ge=0)
+    # How long the region-control item is trusted; Aurora's read-only answer is the hard fence.
+    region_gate_cache_seconds: float = Field(default=5.0, alias="REGION_GATE_CACHE_SECONDS", ge=0)
+    # Seconds kept back from the Lambda deadline so the invocation fails cleanly, not killed.
+    deadline_margin_seconds: float = Field(default=2.0, alias="DEADLINE_MARGIN_SECONDS", ge=0)
+
+
+@lru_cache(maxsize=1)
+def get_processor_settings() -> ProcessorSettings:
+    return ProcessorSettings.model_validate(dict(os.environ))

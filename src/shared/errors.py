@@ -1,0 +1,43 @@
+"""Domain exceptions. Adapters translate library errors into these; services never see boto3 or
+pymysql exceptions."""
+
+
+class TransientError(Exception):
+    """The invocation should fail so Lambda/EventBridge deliver it again (nothing half-written)."""
+
+
+class LedgerUnavailable(TransientError):
+    """The ledger could not be reached or the transaction could not be completed."""
+
+
+class SessionsUnavailable(TransientError):
+    """The sessions table could not be written within the retry budget."""
+
+
+class RegionStateUnavailable(TransientError):
+    """The region-control item could not be read."""
+
+
+class ParkingUnavailable(TransientError):
+    """The parked-events queue refused the message: fail so the event is retried, not lost."""
+
+
+class DeadlineExceeded(TransientError):
+    """Too little of the Lambda deadline is left for another attempt."""
+
+
+class LedgerReadOnly(Exception):
+    """The database answered read-only (MySQL error 1290): this region is not the writer."""
+
+
+class PaymentRejected(Exception):
+    """A valid event the ledger refuses on business grounds (for example an over-refund)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class OriginalPaymentNotFound(PaymentRejected):
+    """A refund whose charge is not (yet) in the ledger: parked for redrive, not rejected."""
