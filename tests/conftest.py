@@ -1,0 +1,199 @@
+"""Fixtures shared by every test layer: Powertools caches cleared, AWS from moto (tables, queues
+and secret built from the templates), and a real MariaDB server for the ledger."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+ENV = "test"
+PRIMARY = "us-east-1"
+APP_USER = "payments_app"
+APP_PASSWORD = "Tst-ledger-pw-7731"  # a known value, so the log scan can look for it
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches() -> Iterator[None]:
+    from aws_lambda_powertools.utilities import parameters
+
+    from payment_processor.wiring import get_service
+    from shared.config import get_processor_settings
+
+    parameters.clear_caches()
+    get_processor_settings.cache_clear()
+    get_service.cache_clear()
+    yield
+    parameters.clear_caches()
+    get_processor_settings.cache_clear()
+    get_service.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach real AWS: fake credentials, a fixed region, no endpoint override."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": PRIMARY,
+        "AWS_REGION": PRIMARY,
+        "POWERTOOLS_METRICS_NAMESPACE": "DrPayment",
+        "POWERTOOLS_SERVICE_NAME": "payment-processor",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+# -- MariaDB ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from ops import ledger_schema
+    from ops.sandbox.mariadb import MariaDBServer
+
+    server = MariaDBServer(tmp_path_factory.mktemp("mariadb")).start()
+    try:
+        with server.root() as conn:
+            ledger_schema.apply(conn, "payments")
+            ledger_schema.ensure_app_user(conn, "payments", APP_USER, APP_PASSWORD)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def ledger_db(mariadb: Any) -> Iterator[Any]:
+    """An empty, writable ledger for each test."""
+    mariadb.set_read_only(False)
+    with mariadb.root("payments") as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM ledger_entries")
+        cur.execute("DELETE FROM payments")
+    yield mariadb
+    mariadb.set_read_only(False)
+
+
+# -- AWS (moto) ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Sandbox:
+    """What a test needs to drive the real handler against moto and MariaDB."""
+
+    env: dict[str, str]
+    dynamodb: Any
+    sqs: Any
+    queues: dict[str, str]
+    mariadb: Any
+
+    def parked(self) -> list[dict[str, Any]]:
+        """Drain the parked queue."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queues["parked"], MaxNumberOfMessages=10
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            for message in batch:
+                messages.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=self.queues["parked"], ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def session_item(self, payment_id: str) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(
+            TableName=self.env["SESSIONS_TABLE"],
+            Key={"payment_id": {"S": payment_id}},
+            ConsistentRead=True,
+        ).get("Item")
+        return None if item is None else dict(item)
+
+    def set_active_region(self, region: str) -> None:
+        from ops.sandbox import resources
+
+        resources.seed_active_region(self.dynamodb, ENV, region)
+
+
+@pytest.fixture
+def sandbox(ledger_db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    """moto (in-process) with the stack's tables, queues and secret, the region-control item
+    naming us-east-1, and the processor's environment set as the template sets it."""
+    import boto3
+    from moto import mock_aws
+
+    from ops.sandbox import resources
+
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=PRIMARY)
+        sqs = boto3.client("sqs", region_name=PRIMARY)
+        secrets = boto3.client("secretsmanager", region_name=PRIMARY)
+        resources.create_tables(dynamodb, ENV)
+        queues = resources.create_queues(sqs, "primary", ENV)
+        secret_arn = resources.create_app_secret(secrets, ENV, APP_USER, APP_PASSWORD)
+        resources.seed_active_region(dynamodb, ENV, PRIMARY)
+        env = {
+            "ENVIRONMENT": ENV,
+            "REGION_ROLE": "primary",
+            "SESSIONS_TABLE": f"dr-payment-sessions-{ENV}",
+            "REGION_CONTROL_TABLE": f"dr-payment-region-control-{ENV}",
+            "PARKED_QUEUE_URL": queues["parked"],
+            "DB_HOST": "127.0.0.1",
+            "DB_PORT": str(ledger_db.port),
+            "DB_NAME": "payments",
+            "DB_SECRET_ID": secret_arn,
+            "DB_TLS": "false",
+            "MAX_AMOUNT_MINOR": "100000000",
+            "REGION_GATE_CACHE_SECONDS": "0",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield Sandbox(env=env, dynamodb=dynamodb, sqs=sqs, queues=queues, mariadb=ledger_db)
+
+
+class LambdaContextStub:
+    """The parts of the Lambda context the handler and Powertools read."""
+
+    function_name = "dr-payment-processor-primary-test"
+    function_version = "$LATEST"
+    invoked_function_arn = (
+        "arn:aws:lambda:us-east-1:123456789012:function:dr-payment-processor-primary-test"
+    )
+    memory_limit_in_mb = 512
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/dr-payment-processor-primary-test"
+    log_stream_name = "test"
+
+    def __init__(self, remaining_ms: int = 30_000) -> None:
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+@pytest.fixture
+def lambda_context() -> LambdaContextStub:
+    return LambdaContextStub()
+
+
+def ledger_rows(mariadb: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with mariadb.root("payments") as conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in {"1", "true", "yes"}
