@@ -107,5 +107,5 @@ def install(client: Any) -> Any:
     """Make every request and retry of this boto3 client honour the active deadline."""
     events = client.meta.events
     events.register_first("needs-retry", _needs_retry)
-    events.register("before-send", _before_send)
+    events.register_first("before-send", _before_send)
     return client

@@ -12,7 +12,7 @@ from shared import deadline
 # Standard mode: exponential backoff with jitter and a retry quota. Attempts are generous
 # because the deadline hook, not the attempt count, is what stops retries before Lambda's timeout.
 WRITE_PATH_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8},
+    retries={"mode": "standard", "total_max_attempts": 8},
     connect_timeout=2,
     read_timeout=5,
     tcp_keepalive=True,
