@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from payment_processor.service import PaymentService
 from payment_processor.wiring import get_service
 from shared.config import get_processor_settings
 from shared.deadline import Deadline
 from shared.observability import logger, metrics, tracer
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context(correlation_id_path="detail.payment_id", clear_state=True)

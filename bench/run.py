@@ -1,0 +1,194 @@
+"""Benchmarks, each against a floor run side by side in the same process (never absolute times):
+
+1. warm per-event time of the real handler vs a floor doing the same raw calls by hand
+   (pymysql transaction: SELECT + INSERT payments + INSERT 2 entries + COMMIT; boto3 conditional
+   update_item of the sessions item) — both against the running sandbox;
+2. import time of the handler module vs a bare `import boto3`, in fresh interpreters.
+
+Run with `make bench` (starts the sandbox if needed). Targets: warm <= 1.25x, import <= 1.5x.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOX = Path(os.environ.get("SANDBOX_DIR", ROOT / ".sandbox"))
+WARM_TARGET = 1.25
+IMPORT_TARGET = 1.5
+
+
+def _sandbox_env() -> dict[str, str]:
+    env_file = SANDBOX / "env.json"
+    if not env_file.exists():
+        sys.exit("no sandbox: run `make sandbox` first (make bench does it for you)")
+    env = dict(json.loads(env_file.read_text())["PaymentProcessorFunction"])
+    env.setdefault("AWS_ACCESS_KEY_ID", "sandbox")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "sandbox")
+    env.setdefault("AWS_REGION", "us-east-1")
+    env.setdefault("AWS_DEFAULT_REGION", env["AWS_REGION"])
+    return {k: str(v) for k, v in env.items()}
+
+
+def _charge(payment_id: str) -> dict[str, Any]:
+    event = json.loads((ROOT / "events" / "01_charge_usd.json").read_text())
+    event["id"] = str(uuid.uuid4())
+    event["detail"]["payment_id"] = payment_id
+    return dict(event)
+
+
+class _Context:
+    function_name = "dr-payment-processor-primary-dev"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    memory_limit_in_mb = 512
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def _floor(env: dict[str, str]) -> Callable[[str], None]:
+    """The same raw calls the handler makes for a new charge, with no validation, no logging."""
+    import boto3
+    import pymysql
+    from botocore.config import Config
+
+    endpoints = json.loads((SANDBOX / "endpoints.json").read_text())
+    mysql = endpoints["mysql"]["primary"]
+    conn = pymysql.connect(
+        host=mysql["host"],
+        port=int(mysql["port"]),
+        user=mysql["user"],
+        password=mysql["password"],
+        database=mysql["database"],
+        autocommit=False,
+    )
+    dynamodb = boto3.client(
+        "dynamodb",
+        region_name=env["AWS_REGION"],
+        config=Config(retries={"mode": "standard", "total_max_attempts": 8}),
+    )
+
+    def one(payment_id: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute("SELECT payload_hash FROM payments WHERE payment_id = %s", (payment_id,))
+            cur.fetchone()
+            cur.execute(
+                "INSERT INTO payments (payment_id, type, original_payment_id, merchant_id, "
+                "customer_id, amount_minor, currency, occurred_at, processed_at, "
+                "processed_region, payload_hash, refunded_minor) VALUES "
+                "(%s, 'CHARGE', NULL, 'm', 'c', 100, 'USD', UTC_TIMESTAMP(6), "
+                "UTC_TIMESTAMP(6), 'us-east-1', %s, 0)",
+                (payment_id, "0" * 64),
+            )
+            cur.executemany(
+                "INSERT INTO ledger_entries (payment_id, account, amount_minor, currency) "
+                "VALUES (%s, %s, %s, 'USD')",
+                [(payment_id, "merchant:m", 100), (payment_id, "customer:c", -100)],
+            )
+        conn.commit()
+        dynamodb.update_item(
+            TableName=env["SESSIONS_TABLE"],
+            Key={"payment_id": {"S": payment_id}},
+            UpdateExpression="SET amount_minor = :a, refunded_minor = :r",
+            ConditionExpression="attribute_not_exists(payment_id) OR refunded_minor < :r",
+            ExpressionAttributeValues={":a": {"N": "100"}, ":r": {"N": "0"}},
+        )
+
+    return one
+
+
+def bench_warm(rounds: int = 200) -> tuple[float, float]:
+    env = _sandbox_env()
+    os.environ.update(env)
+    from payment_processor.handler import lambda_handler
+    from shared.observability import logger
+
+    # Logs are formatted as in Lambda, then dropped: the terminal is not what we measure.
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole run
+    for handler in logger.handlers:
+        if hasattr(handler, "setStream"):
+            handler.setStream(devnull)
+
+    floor = _floor(env)
+    run = uuid.uuid4().hex[:8]
+    context = _Context()
+    for i in range(20):  # warm both paths: connections, clients, caches
+        lambda_handler(_charge(f"bench-{run}-warm-{i}"), context)
+        floor(f"bench-{run}-fwarm-{i}")
+    handler_times: list[float] = []
+    floor_times: list[float] = []
+    for i in range(rounds):
+        events = _charge(f"bench-{run}-h-{i}")
+        start = time.perf_counter()
+        response = lambda_handler(events, context)
+        handler_times.append(time.perf_counter() - start)
+        assert response["outcome"] == "PROCESSED", response
+        start = time.perf_counter()
+        floor(f"bench-{run}-f-{i}")
+        floor_times.append(time.perf_counter() - start)
+    return statistics.median(handler_times), statistics.median(floor_times)
+
+
+# The function's environment as template.yaml's Globals set it (X-Ray SDK off by default).
+FUNCTION_ENV = {"POWERTOOLS_TRACE_DISABLED": "true", "PYDANTIC_DISABLE_PLUGINS": "__all__"}
+
+
+def _import_time(statement: str, extra_env: dict[str, str]) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    env = dict(os.environ, **extra_env)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT / "src",  # as in Lambda: the code root is on sys.path
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bench_import(extra_env: dict[str, str], rounds: int = 9) -> tuple[float, float]:
+    handler, boto = [], []
+    for _ in range(rounds):  # alternate, so machine noise hits both alike
+        handler.append(_import_time("import payment_processor.handler", extra_env))
+        boto.append(_import_time("import boto3", extra_env))
+    return statistics.median(handler), statistics.median(boto)
+
+
+def main() -> int:
+    warm_handler, warm_floor = bench_warm()
+    import_handler, import_boto = bench_import(FUNCTION_ENV)
+    xray_handler, xray_boto = bench_import({**FUNCTION_ENV, "POWERTOOLS_TRACE_DISABLED": "false"})
+    rows = [
+        ("warm event: handler vs raw calls", warm_handler, warm_floor, WARM_TARGET),
+        ("import: handler vs bare boto3", import_handler, import_boto, IMPORT_TARGET),
+        ("  same, EnableXRaySdk=true", xray_handler, xray_boto, None),
+    ]
+    print(f"{'benchmark':34} {'measured':>10} {'floor':>10} {'ratio':>7} {'target':>7}  verdict")
+    met = True
+    for name, measured, floor, target in rows:
+        ratio = measured / floor
+        verdict = "info" if target is None else ("ok" if ratio <= target else "OVER")
+        met = met and verdict != "OVER"
+        shown = "-" if target is None else f"{target:.2f}x"
+        print(
+            f"{name:34} {measured * 1000:8.2f}ms {floor * 1000:8.2f}ms {ratio:6.2f}x "
+            f"{shown:>7}  {verdict}"
+        )
+    print("medians: warm over 200 interleaved events; import over 9 alternating fresh interpreters")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
