@@ -91,12 +91,20 @@ class MariaDBServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mariadbd exited; see {self.log_file}")
             try:
-                self.root().close()
+                self._socket_only_root()
                 return self
             except pymysql.err.OperationalError:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"mariadbd did not become ready in {timeout}s; see {self.log_file}")
+
+    def _socket_only_root(self) -> None:
+        """mariadb-install-db also makes password-less root users reachable over TCP; keep only
+        root@localhost (the unix socket), so no local process can log in as root by port."""
+        with self.root() as conn, conn.cursor() as cur:
+            cur.execute("SELECT host FROM mysql.user WHERE user = 'root' AND host <> 'localhost'")
+            for (host,) in cur.fetchall():
+                cur.execute("DROP USER %s@%s", ("root", host))
 
     def root(self, database: str | None = None) -> Any:
         """An administrative connection over the unix socket (never used by the functions)."""

@@ -104,6 +104,12 @@ class PaymentService:
             )
         for record in result.records:
             self._sessions.project(record)
+        if result.outcome is Outcome.DUPLICATE:
+            return self._done(
+                payment.payment_id,
+                result.outcome,
+                "DUPLICATE: already recorded with the same payload; nothing written again",
+            )
         return self._done(payment.payment_id, result.outcome)
 
     def _validate(self, event: Mapping[str, Any]) -> tuple[PaymentDetail | None, Result | None]:

@@ -68,3 +68,12 @@ def test_from_context_uses_remaining_time() -> None:
 
     d = deadline.Deadline.from_context(Ctx(), margin=2.0)
     assert 7.5 < d.remaining() <= 8.0
+
+
+def test_an_empty_endpoint_override_means_the_regional_endpoint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # template.yaml declares AWS_ENDPOINT_URL="" so `sam local invoke` can override it.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "")
+    client = boto3.client("dynamodb", region_name="us-west-2")
+    assert client.meta.endpoint_url == "https://dynamodb.us-west-2.amazonaws.com"
