@@ -112,6 +112,31 @@ class Resolver:
                 self._values[name] = str(default)
         self._values.update(parameters)
         self._queue_urls = dict(queue_urls)
+        self._conditions: dict[str, Any] = template.get("Conditions", {})
+
+    def condition(self, name: str) -> bool | None:
+        """Evaluates a template condition built from Fn::Equals/Not/And/Or; None if unknown."""
+        return self._truth(self._conditions.get(name))
+
+    def _truth(self, spec: Any) -> bool | None:
+        if not isinstance(spec, dict) or len(spec) != 1:
+            return None
+        ((op, args),) = spec.items()
+        if op == "Condition":
+            return self.condition(str(args))
+        if op == "Fn::Equals":
+            left, right = (self.resolve(arg) for arg in args)
+            return None if left is None or right is None else left == right
+        parts = [self._truth(arg) for arg in args]
+        if None in parts:
+            return None
+        if op == "Fn::Not":
+            return not parts[0]
+        if op == "Fn::And":
+            return all(parts)
+        if op == "Fn::Or":
+            return any(parts)
+        return None
 
     def _ref(self, name: str) -> str | None:
         if name in self._values:
@@ -143,6 +168,10 @@ class Resolver:
 
             text = _SUB_FIELD.sub(field, value["Fn::Sub"])
             return None if missing else text
+        if isinstance(value, dict) and isinstance(value.get("Fn::If"), list):
+            name, when_true, when_false = value["Fn::If"]
+            chosen = self.condition(str(name))
+            return None if chosen is None else self.resolve(when_true if chosen else when_false)
         return None
 
     def environment(self, fn: FunctionDefinition) -> dict[str, str]:

@@ -206,6 +206,17 @@ class MySQLLedger:
         original: PaymentRecord | None = None
         if payment.type is PaymentType.REFUND:
             original = self._lock_original(cur, payment)
+            # The read above used the transaction's snapshot; a redelivery of this refund may have
+            # committed while we waited for the charge's lock. A locking read sees it: answer as
+            # for any existing payment (DUPLICATE/CONFLICT), never as an over-refund.
+            cur.execute(
+                f"SELECT {_COLUMNS} FROM payments WHERE payment_id = %s LOCK IN SHARE MODE",
+                (payment.payment_id,),
+            )
+            twin = cur.fetchone()
+            if twin is not None:
+                return self._answer_existing(cur, conn, _record(twin), payload_hash)
+            self._check_refund(original, payment)
 
         now = self._clock()
         cur.execute(
@@ -275,7 +286,10 @@ class MySQLLedger:
                 "ORIGINAL_NOT_FOUND",
                 "the refunded payment is not in the ledger (yet); parked for redrive",
             )
-        original = _record(row)
+        return _record(row)
+
+    @staticmethod
+    def _check_refund(original: PaymentRecord, payment: PaymentDetail) -> None:
         if original.type != PaymentType.CHARGE.value:
             raise PaymentRejected("REFUND_OF_REFUND", "only a CHARGE can be refunded")
         if original.currency != payment.currency:
@@ -295,7 +309,6 @@ class MySQLLedger:
                 "REFUND_EXCEEDS_CHARGE",
                 f"refund of {payment.amount_minor} exceeds the {left} left to refund on the charge",
             )
-        return original
 
     def _new_record(
         self, payment: PaymentDetail, payload_hash: str, now: datetime

@@ -1,0 +1,52 @@
+"""What every command needs: the environment, AWS clients, output, and the injectable seams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ops.drctl.aws import ClientFactory
+from ops.drctl.cfn import CloudFormation
+from ops.drctl.console import Console
+from ops.drctl.plan import ROLES, Plan, load_plan, read_regions
+from ops.drctl.sam import CommandRunner, run_command
+
+# The repository this package lives in (editable install): <root>/ops/drctl/context.py
+DEFAULT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_PLAN = DEFAULT_ROOT / "infra-global" / "stacks.yaml"
+PRIMARY_REGION_DEFAULT = "us-east-1"
+
+
+@dataclass
+class Context:
+    env: str
+    aws: ClientFactory
+    console: Console = field(default_factory=Console)
+    plan_path: Path = DEFAULT_PLAN
+    runner: CommandRunner = run_command
+    sleep: Callable[[float], None] = time.sleep
+    ask: Callable[[str], str] = input
+    _plan: Plan | None = None
+
+    def plan(self) -> Plan:
+        if self._plan is None:
+            account = self.aws.account_id(self.home_region())
+            self._plan = load_plan(self.plan_path, env=self.env, account=account)
+        return self._plan
+
+    def home_region(self) -> str:
+        """The primary region as the plan says, read without needing the account id."""
+        if self._plan is not None:
+            return self._plan.regions["primary"]
+        return read_regions(self.plan_path).get("primary", PRIMARY_REGION_DEFAULT)
+
+    def cfn(self, region: str) -> CloudFormation:
+        return CloudFormation(
+            self.aws.client("cloudformation", region), region, self.console, self.sleep
+        )
+
+    def regions_by_role(self) -> dict[str, str]:
+        plan = self.plan()
+        return {role: plan.regions[role] for role in ROLES}

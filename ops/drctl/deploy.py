@@ -1,0 +1,278 @@
+"""`drctl deploy`: every stack of the plan, in order, through change sets; resumable.
+
+Per stack: resolve parameters (outputs of earlier stacks, whatever their region), then
+create or update through a change set; a change set without changes is deleted and the stack
+reported unchanged, so a re-run with nothing changed executes nothing. A stack left in
+ROLLBACK_COMPLETE (a failed create) is deleted and created again; UPDATE_ROLLBACK_COMPLETE is
+simply updated. `kind: sam` entries run `sam deploy` through the injected runner.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ops.drctl import artifacts, aurora, names, sam
+from ops.drctl.cfn import (
+    AURORA_WAIT,
+    RECREATE_STATES,
+    STACK_WAIT,
+    UPDATABLE_STATES,
+    CloudFormation,
+    StackState,
+)
+from ops.drctl.context import Context
+from ops.drctl.errors import EXIT_OK, DrctlError, StackOperationFailed, UsageError
+from ops.drctl.params import ParamOverride, assemble, missing_advice
+from ops.drctl.plan import Plan, StackSpec, resolve_parameters
+from ops.drctl.template import Template, load_template
+from ops.drctl.waiting import WaitPolicy
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    dry_run: bool = False
+    only: frozenset[str] = frozenset()
+    overrides: tuple[ParamOverride, ...] = ()
+
+
+@dataclass
+class Outcome:
+    spec: StackSpec
+    action: str
+    parameters: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def stack_tags(env: str) -> dict[str, str]:
+    return {"project": "dr-payment", "environment": env, "managed-by": "drctl"}
+
+
+def wait_policy(spec: StackSpec) -> WaitPolicy:
+    return AURORA_WAIT if "aurora" in spec.id or "aurora" in spec.template_stem else STACK_WAIT
+
+
+def _blocked(state: StackState) -> str:
+    if state.status.endswith("_IN_PROGRESS"):
+        return f"{state.name} is busy ({state.status}): wait for it to settle, then re-run"
+    if state.status == "UPDATE_ROLLBACK_FAILED":
+        return (
+            f"{state.name} is UPDATE_ROLLBACK_FAILED: fix the cause, run `aws cloudformation "
+            "continue-update-rollback`, then re-run"
+        )
+    return f"{state.name} is {state.status} ({state.status_reason}): fix it by hand, then re-run"
+
+
+class Deployer:
+    def __init__(self, ctx: Context, plan: Plan, options: DeployOptions) -> None:
+        self.ctx = ctx
+        self.plan = plan
+        self.options = options
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.outcomes: list[Outcome] = []
+
+    def run(self) -> None:
+        published = False
+        for spec in self.plan.stacks:
+            if spec.is_sam and not published and not self.options.dry_run:
+                self._publish_writer_endpoint()  # the SAM stacks resolve it at deploy time
+                published = True
+            cfn = self.ctx.cfn(spec.region)
+            state = cfn.describe(spec.name)
+            if self.options.only and spec.id not in self.options.only:
+                if state is not None:
+                    self.outputs[spec.id] = state.outputs
+                continue
+            if not self.options.dry_run:
+                self.ctx.console.step(f"{spec.order}. {spec.name} ({spec.region})")
+            if spec.is_sam:
+                outcome = self._sam(spec, cfn, state)
+            elif self.options.dry_run:
+                outcome = self._preview(spec, cfn, state)
+            else:
+                outcome = self._apply(spec, cfn, state)
+            self.outcomes.append(outcome)
+        if not published and not self.options.dry_run:
+            self._publish_writer_endpoint()
+
+    def _publish_writer_endpoint(self) -> None:
+        """Point /dr-payment/{env}/aurora/writer-endpoint (both regions) at the global writer
+        endpoint. CloudFormation cannot output it (aurora-primary.yaml publishes the regional
+        cluster endpoint); it follows the writer across switchover and failover."""
+        identifier = names.global_cluster(self.plan.env)
+        rds = self.ctx.aws.client("rds", self.plan.regions["primary"])
+        endpoint = (aurora.describe_global(rds, identifier) or {}).get("Endpoint")
+        if not endpoint:
+            return
+        name = names.writer_endpoint_parameter(self.plan.env)
+        for region in self.plan.region_list():
+            ssm = self.ctx.aws.client("ssm", region)
+            try:
+                current = ssm.get_parameter(Name=name)["Parameter"]["Value"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ParameterNotFound":
+                    continue  # the params stack is not there yet
+                raise
+            if current != endpoint:
+                ssm.put_parameter(Name=name, Value=endpoint, Type="String", Overwrite=True)
+                self.ctx.console.progress(f"    {region}: {name} = {endpoint} (global writer)")
+
+    # -- CloudFormation stacks -------------------------------------------------------------
+
+    def _apply(self, spec: StackSpec, cfn: CloudFormation, state: StackState | None) -> Outcome:
+        resolved, pending = resolve_parameters(spec, self.outputs)
+        if pending:
+            ref = pending[0]
+            raise DrctlError(
+                f"{spec.name}: parameter source {ref.placeholder()} is not available: "
+                f"deploy {ref.stack_id} first (is it in --only? does its template output "
+                f"{ref.output}?)"
+            )
+        template = load_template(self.plan.template_path(spec))
+        recreated = False
+        if state is not None and state.status in RECREATE_STATES:
+            self.ctx.console.progress(f"    {state.status}: deleting it to create it again")
+            cfn.delete_stack(spec.name, wait_policy(spec))
+            state, recreated = None, True
+        if state is not None and state.status not in UPDATABLE_STATES:
+            raise StackOperationFailed(_blocked(state))
+        params = assemble(spec, template, resolved, self.options.overrides, state)
+        if params.missing:
+            raise DrctlError(missing_advice(spec, params.missing))
+        source = artifacts.template_source(self.ctx, self.plan, spec, template, may_create=True)
+        assert source is not None  # may_create=True always yields a source
+        change_set = cfn.create_change_set(
+            spec.name,
+            change_type="CREATE" if state is None else "UPDATE",
+            template=source,
+            parameters=params.as_api(),
+            tags=stack_tags(self.plan.env),
+        )
+        if change_set is None:
+            assert state is not None  # a CREATE change set always has changes
+            self.ctx.console.progress("    unchanged")
+            self.outputs[spec.id] = state.outputs
+            return Outcome(spec, "unchanged", params.values)
+        for change in change_set.changes:
+            self.ctx.console.progress(f"    change: {change}")
+        cfn.execute(change_set, wait_policy(spec))
+        final = cfn.describe(spec.name)
+        self.outputs[spec.id] = final.outputs if final else {}
+        action = "recreated" if recreated else "created" if state is None else "updated"
+        return Outcome(spec, action, params.values)
+
+    def _preview(self, spec: StackSpec, cfn: CloudFormation, state: StackState | None) -> Outcome:
+        resolved, pending = resolve_parameters(spec, self.outputs)
+        shown = {
+            key: resolved[key] if isinstance(value, str) or key in resolved else value.placeholder()
+            for key, value in spec.parameters.items()
+        }
+        if state is not None:
+            self.outputs[spec.id] = state.outputs
+        template = load_template(self.plan.template_path(spec))
+        # pending references will have values: only what nothing supplies counts as missing
+        params = assemble(spec, template, {**shown, **resolved}, self.options.overrides, state)
+        outcome = Outcome(spec, "", shown)
+        if params.missing:
+            outcome.notes.append(missing_advice(spec, params.missing))
+        if params.reuse:
+            outcome.notes.append(f"keeps deployed value of {', '.join(params.reuse)}")
+        if state is None:
+            outcome.action = "new"
+        elif state.status in RECREATE_STATES:
+            outcome.action = f"recreate (now {state.status})"
+        elif state.status not in UPDATABLE_STATES:
+            outcome.action = f"blocked ({state.status})"
+            outcome.notes.append(_blocked(state))
+        elif pending:
+            outcome.action = "to update (inputs pending)"
+        else:
+            outcome.action = self._compare(spec, cfn, template, params.as_api(), outcome)
+        return outcome
+
+    def _compare(
+        self,
+        spec: StackSpec,
+        cfn: CloudFormation,
+        template: Template,
+        api_params: list[dict[str, Any]],
+        outcome: Outcome,
+    ) -> str:
+        """Create, describe and delete an UPDATE change set: it changes nothing deployed."""
+        source = artifacts.template_source(self.ctx, self.plan, spec, template, may_create=False)
+        if source is None:
+            outcome.notes.append("template needs the artifacts bucket: not compared in a dry run")
+            return "to update?"
+        change_set = cfn.create_change_set(
+            spec.name,
+            change_type="UPDATE",
+            template=source,
+            parameters=api_params,
+            tags=stack_tags(self.plan.env),
+        )
+        if change_set is None:
+            return "unchanged"
+        cfn.delete_change_set(change_set)
+        outcome.notes.extend(f"change: {change}" for change in change_set.changes)
+        return "to update"
+
+    # -- SAM stacks --------------------------------------------------------------------------
+
+    def _sam(self, spec: StackSpec, cfn: CloudFormation, state: StackState | None) -> Outcome:
+        argv = sam.deploy_command(
+            spec, env=self.plan.env, root=self.plan.root, profile=self.ctx.aws.profile
+        )
+        if self.options.dry_run:
+            if state is not None:
+                self.outputs[spec.id] = state.outputs
+            action = "new (sam)" if state is None else f"sam decides (now {state.status})"
+            return Outcome(spec, action, {"Environment": self.plan.env}, [shlex.join(argv)])
+        self.ctx.console.progress(f"    $ {shlex.join(argv)}")
+        code = self.ctx.runner(argv, self.plan.root)
+        if code != 0:
+            raise StackOperationFailed(f"sam deploy of {spec.name} exited {code}")
+        final = cfn.describe(spec.name)
+        self.outputs[spec.id] = final.outputs if final else {}
+        return Outcome(spec, "deployed (sam)", {"Environment": self.plan.env})
+
+
+def _report(ctx: Context, plan: Plan, outcomes: list[Outcome], *, dry_run: bool) -> None:
+    mode = "dry run, nothing changed" if dry_run else "done"
+    ctx.console.result(
+        f"deploy --env {plan.env} ({mode}): account {plan.account}, plan {plan.path.name}"
+    )
+    for outcome in outcomes:
+        spec = outcome.spec
+        ctx.console.result(
+            f"{spec.order:>3}. {spec.id:<20} {spec.name:<40} {spec.region:<10} {outcome.action}"
+        )
+        if dry_run:
+            for key, value in outcome.parameters.items():
+                ctx.console.result(f"       {key} = {value}")
+        for note in outcome.notes:
+            ctx.console.result(f"       {note}")
+
+
+def run(ctx: Context, options: DeployOptions) -> int:
+    plan = ctx.plan()
+    unknown = sorted(options.only - set(plan.ids()))
+    if unknown:
+        raise UsageError(f"--only: unknown stack id(s) {', '.join(unknown)}; plan has {plan.ids()}")
+    wants_sam = any(s.is_sam for s in plan.stacks if not options.only or s.id in options.only)
+    if wants_sam and not options.dry_run:
+        problem = sam.build_problem(plan.root)
+        if problem:
+            raise DrctlError(f"cannot deploy the regional SAM stacks: {problem}")
+    deployer = Deployer(ctx, plan, options)
+    try:
+        deployer.run()
+    except DrctlError:
+        if deployer.outcomes:
+            _report(ctx, plan, deployer.outcomes, dry_run=options.dry_run)
+        ctx.console.progress("deploy stopped; fix the cause and re-run: finished stacks are kept")
+        raise
+    _report(ctx, plan, deployer.outcomes, dry_run=options.dry_run)
+    return EXIT_OK
