@@ -28,16 +28,23 @@ def load_event(name: str) -> dict[str, Any]:
 def _clear_caches() -> Iterator[None]:
     from aws_lambda_powertools.utilities import parameters
 
-    from payment_processor.wiring import get_service
-    from shared.config import get_processor_settings
+    from health import wiring as health_wiring
+    from payment_processor import wiring as processor_wiring
+    from shared import config
 
+    caches = (
+        config.get_processor_settings,
+        config.get_health_settings,
+        processor_wiring.get_service,
+        health_wiring.get_service,
+    )
+    for cache in caches:
+        cache.cache_clear()
     parameters.clear_caches()
-    get_processor_settings.cache_clear()
-    get_service.cache_clear()
     yield
+    for cache in caches:
+        cache.cache_clear()
     parameters.clear_caches()
-    get_processor_settings.cache_clear()
-    get_service.cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -48,8 +48,9 @@ def run(paths: Paths, out: Out, *, reset: bool = True) -> int:
             "demo: ledger, sessions tables and queues emptied, us-east-1 set active "
             "(every run starts from the same state)"
         )
+    samples = bus_events()
     out(
-        f"demo: {len(list(EVENTS.glob('*.json')))} events -> bus {aws['bus']} ({region}); "
+        f"demo: {len(samples)} events -> bus {aws['bus']} ({region}); "
         f"rule {aws['rule']} decides what reaches {FUNCTION}; "
         f"handler logs -> {lifecycle.relative(paths.demo_log)}"
     )
@@ -58,20 +59,19 @@ def run(paths: Paths, out: Out, *, reset: bool = True) -> int:
     rows: list[Row] = []
     with open(paths.demo_log, "a") as log, redirect_stderr(log):
         log.write(f"--- demo {datetime.now(UTC).isoformat(timespec='seconds')} ---\n")
-        for path in sorted(EVENTS.glob("*.json")):
-            event = json.loads(path.read_text())
+        for name, event in samples:
             delivered = _publish(events, sqs, aws, event)
             if not delivered:
                 rows.append(
                     Row(
-                        path.name,
+                        name,
                         _claimed_id(event),
                         NOT_ROUTED,
                         f"no rule matches (detail-type {event.get('detail-type')!r})",
                     )
                 )
             for message in delivered:
-                rows.append(_handle(runner, path.name, message, log))
+                rows.append(_handle(runner, name, message, log))
     out("")
     out(_table(["EVENT", "PAYMENT_ID", "OUTCOME", "REASON"], [_cells(r) for r in rows]))
     balanced = _totals(state, paths, out)
@@ -93,6 +93,17 @@ def run(paths: Paths, out: Out, *, reset: bool = True) -> int:
             "DUPLICATE, with no second write. That is the idempotency guarantee at work."
         )
     return 0 if balanced else 1
+
+
+def bus_events() -> list[tuple[str, dict[str, Any]]]:
+    """The sample events a producer puts on the bus, by file name. events/ also holds other
+    triggers' events (the health Function URL's), which the bus never sees."""
+    samples = []
+    for path in sorted(EVENTS.glob("*.json")):
+        event = json.loads(path.read_text())
+        if "detail-type" in event:
+            samples.append((path.name, dict(event)))
+    return samples
 
 
 def _publish(events: Any, sqs: Any, aws: dict[str, Any], event: dict[str, Any]) -> list[Any]:

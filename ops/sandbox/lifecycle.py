@@ -61,17 +61,20 @@ def mariadb(state: State, paths: Paths) -> MariaDBServer:
 def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Resolver:
     aws = state.aws[role]
     db = state.process("mariadb")
+    ssm = {
+        "dynamodb/sessions-table-name": f"dr-payment-sessions-{state.env}",
+        "dynamodb/region-control-table-name": f"dr-payment-region-control-{state.env}",
+        "aurora/writer-endpoint": db_host,
+        "aurora/port": str(db.port if db else 3306),
+        "aurora/database-name": DB_NAME,
+        "aurora/app-secret-arn": aws["app_secret_arn"],
+    }
+    if "documents_bucket" in aws:  # absent from a sandbox started before HealthFunction existed
+        ssm["s3/documents-bucket-name"] = aws["documents_bucket"]
     return functions.Resolver(
         region=state.regions[role],
         parameters={"Environment": state.env, "RegionRole": role},
-        ssm={
-            "dynamodb/sessions-table-name": f"dr-payment-sessions-{state.env}",
-            "dynamodb/region-control-table-name": f"dr-payment-region-control-{state.env}",
-            "aurora/writer-endpoint": db_host,
-            "aurora/port": str(db.port if db else 3306),
-            "aurora/database-name": DB_NAME,
-            "aurora/app-secret-arn": aws["app_secret_arn"],
-        },
+        ssm=ssm,
         queue_urls=aws["queue_urls_by_name"],
     )
 
@@ -176,12 +179,22 @@ def _provision_aws(state: State, password: str) -> None:
         # Global-table emulation (harness only): moto does not replicate, so the control item
         # naming the primary region as active is written in each region's table.
         resources.seed_active_region(dynamodb, state.env, state.regions["primary"])
+        # The documents bucket infra-global/buckets.yaml makes (HealthFunction checks it).
+        documents_bucket = f"dr-payment-docs-{role}-{state.env}-{functions.ACCOUNT_ID}"
+        s3 = client(state, "s3", region)
+        if region == "us-east-1":  # the one region S3 refuses a LocationConstraint for
+            s3.create_bucket(Bucket=documents_bucket)
+        else:
+            s3.create_bucket(
+                Bucket=documents_bucket, CreateBucketConfiguration={"LocationConstraint": region}
+            )
         names = resources.queue_names(role, state.env)
         state.aws[role] = {
             "queue_urls": queue_urls,
             "queue_urls_by_name": {names[purpose]: url for purpose, url in queue_urls.items()},
             "inbox_url": inbox_url,
             "app_secret_arn": secret_arn,
+            "documents_bucket": documents_bucket,
             "bus": f"dr-payment-bus-{state.env}",
             "rule": f"dr-payment-event-rule-{role}-{state.env}",
         }

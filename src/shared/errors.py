@@ -22,6 +22,10 @@ class ParkingUnavailable(TransientError):
     """The parked-events queue refused the message: fail so the event is retried, not lost."""
 
 
+class DocumentsUnavailable(TransientError):
+    """The documents bucket could not be reached (or does not exist)."""
+
+
 class DeadlineExceeded(TransientError):
     """Too little of the Lambda deadline is left for another attempt."""
 

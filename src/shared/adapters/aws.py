@@ -24,3 +24,13 @@ def client(service: str, region: str, *, config: Config = WRITE_PATH_CONFIG) -> 
     (the local sandbox) is honoured by boto3 itself."""
     session: Any = boto3.session.Session()  # Any: the stubs' overloads want a literal name
     return deadline.install(session.client(service, region_name=region, config=config))
+
+
+def probe_config(timeout_seconds: float) -> Config:
+    """For health probes: short timeouts and a single retry. The caller's own timeout is what
+    bounds a probe; these only keep an abandoned call from lingering in the background."""
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": 2},
+        connect_timeout=timeout_seconds,
+        read_timeout=timeout_seconds,
+    )

@@ -104,6 +104,7 @@ class MySQLLedger:
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> Connection[Any]:
+        """A new connection as the application user (TLS, credentials refetched after 1045)."""
         creds = self._credentials.get()
         ssl_context = None
         if self._tls:
