@@ -115,13 +115,15 @@ class PaymentService:
     def _validate(self, event: Mapping[str, Any]) -> tuple[PaymentDetail | None, Result | None]:
         claimed_id = _claimed_payment_id(event)
         # The detail is the publisher's payload; the envelope (ids, resources) is EventBridge's.
-        if card_data.contains_pan(event.get("detail")):
+        pan_paths = card_data.pan_paths(event.get("detail"))
+        if pan_paths:
             return None, self._set_aside(
                 event,
                 claimed_id,
                 Outcome.REJECTED,
                 "CARD_NUMBER_IN_EVENT",
-                "a full card number is not allowed anywhere in a payment event",
+                "a full card number is not allowed in a payment event "
+                f"(found in {', '.join(pan_paths)})",
             )
         try:
             envelope = EventEnvelope.model_validate(event)

@@ -58,6 +58,21 @@ def contains_pan(value: Any) -> bool:
     return False
 
 
+def pan_paths(value: Any, path: str = "") -> list[str]:
+    """Dotted paths (keys masked) of every place in ``value`` that carries a PAN."""
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            here = f"{path}.{mask_text(str(key))}" if path else mask_text(str(key))
+            if contains_pan(key):
+                found.append(here)
+            found.extend(pan_paths(item, here))
+        return found
+    if isinstance(value, list | tuple):
+        return [p for index, item in enumerate(value) for p in pan_paths(item, f"{path}[{index}]")]
+    return [path or "event"] if contains_pan(value) else []
+
+
 def mask_text(text: str) -> str:
     for start, end in reversed(_pans_in(text)):
         text = text[:start] + "[PAN REDACTED]" + text[end:]

@@ -43,3 +43,11 @@ def test_uuids_are_not_pans(value: uuid.UUID) -> None:
 def test_mask_walks_nested_structures() -> None:
     masked = card_data.mask({"a": ["x 4111 1111 1111 1111"], "b": 4111111111111111, "c": True})
     assert masked == {"a": ["x [PAN REDACTED]"], "b": "[PAN REDACTED]", "c": True}
+
+
+def test_pan_paths_name_where_the_card_number_is() -> None:
+    detail = {"payment_id": "p1", "metadata": {"note": "card 4111 1111 1111 1111"}, "x": [1, "ok"]}
+    assert card_data.pan_paths(detail) == ["metadata.note"]
+    assert card_data.pan_paths({"list": ["a", "4111111111111111"]}) == ["list[1]"]
+    assert card_data.pan_paths({"4111111111111111": "v"}) == ["[PAN REDACTED]"]
+    assert card_data.pan_paths({"payment_id": "p1"}) == []
