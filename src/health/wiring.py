@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -9,9 +10,9 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from health.checks import HealthService
 from shared.adapters import aws
 from shared.adapters.dynamodb import DynamoRegionGate
+from shared.adapters.ledger import MySQLLedger
 from shared.adapters.ledger_probe import MySQLLedgerProbe
 from shared.adapters.s3 import S3DocumentsBucket
-from shared.adapters.secrets import SecretCredentials
 from shared.config import HealthSettings, get_health_settings
 
 
@@ -21,18 +22,15 @@ def build_service(settings: HealthSettings) -> HealthService:
     secrets = aws.client("secretsmanager", region, config=config)
     return HealthService(
         ledger=MySQLLedgerProbe(
-            host=settings.db_host,
-            port=settings.db_port,
-            database=settings.db_name,
-            credentials=SecretCredentials(
-                settings.db_secret_id,
-                max_age=settings.secret_max_age_seconds,
+            MySQLLedger.from_settings(
+                settings,
+                region,
                 provider=SecretsProvider(boto3_client=secrets),
-            ),
-            region=region,
-            tls=settings.db_tls,
-            tls_ca_file=settings.db_tls_ca_file,
-            timeout_seconds=settings.check_timeout_seconds,
+                # pymysql's socket timeouts are whole seconds
+                connect_timeout=max(1, math.ceil(settings.check_timeout_seconds)),
+                io_timeout=max(1, math.ceil(settings.check_timeout_seconds)),
+                attempts=1,
+            )
         ),
         # No gate cache: the whole report is cached instead, and a check must really read.
         region_gate=DynamoRegionGate(

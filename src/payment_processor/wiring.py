@@ -9,7 +9,6 @@ from shared.adapters import aws
 from shared.adapters.dynamodb import DynamoRegionGate, DynamoSessions
 from shared.adapters.ledger import MySQLLedger
 from shared.adapters.parking import SqsParkingLot
-from shared.adapters.secrets import SecretCredentials
 from shared.config import ProcessorSettings, get_processor_settings
 
 
@@ -17,17 +16,7 @@ def build_service(settings: ProcessorSettings) -> PaymentService:
     dynamodb = aws.client("dynamodb", settings.aws_region)
     sqs = aws.client("sqs", settings.aws_region)
     return PaymentService(
-        ledger=MySQLLedger(
-            host=settings.db_host,
-            port=settings.db_port,
-            database=settings.db_name,
-            credentials=SecretCredentials(
-                settings.db_secret_id, max_age=settings.secret_max_age_seconds
-            ),
-            region=settings.aws_region,
-            tls=settings.db_tls,
-            tls_ca_file=settings.db_tls_ca_file,
-        ),
+        ledger=MySQLLedger.from_settings(settings, settings.aws_region),
         sessions=DynamoSessions(dynamodb, settings.sessions_table),
         region_gate=DynamoRegionGate(
             dynamodb,

@@ -9,15 +9,20 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 
-class ProcessorSettings(BaseModel):
+class FunctionSettings(BaseModel):
+    """What every function of the regional stack is told about where it runs."""
+
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
     environment: str = Field(alias="ENVIRONMENT")
     region_role: Literal["primary", "secondary"] = Field(alias="REGION_ROLE")
     aws_region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
-    sessions_table: str = Field(alias="SESSIONS_TABLE")
     region_control_table: str = Field(alias="REGION_CONTROL_TABLE")
-    parked_queue_url: str = Field(alias="PARKED_QUEUE_URL")
+
+
+class LedgerSettings(BaseModel):
+    """How to reach the Aurora ledger as the application user."""
+
     db_host: str = Field(alias="DB_HOST")
     db_port: int = Field(default=3306, alias="DB_PORT")
     db_name: str = Field(default="payments", alias="DB_NAME")
@@ -26,8 +31,13 @@ class ProcessorSettings(BaseModel):
     # Optional CA bundle (e.g. the RDS global bundle packaged with the function) to verify the
     # Aurora server certificate; without it the connection is encrypted with the system CAs.
     db_tls_ca_file: str | None = Field(default=None, alias="DB_TLS_CA_FILE")
-    max_amount_minor: int = Field(default=100_000_000, alias="MAX_AMOUNT_MINOR", gt=0)
     secret_max_age_seconds: int = Field(default=300, alias="SECRET_MAX_AGE_SECONDS", ge=0)
+
+
+class ProcessorSettings(FunctionSettings, LedgerSettings):
+    sessions_table: str = Field(alias="SESSIONS_TABLE")
+    parked_queue_url: str = Field(alias="PARKED_QUEUE_URL")
+    max_amount_minor: int = Field(default=100_000_000, alias="MAX_AMOUNT_MINOR", gt=0)
     # How long the region-control item is trusted; Aurora's read-only answer is the hard fence.
     region_gate_cache_seconds: float = Field(default=5.0, alias="REGION_GATE_CACHE_SECONDS", ge=0)
     # Seconds kept back from the Lambda deadline so the invocation fails cleanly, not killed.
@@ -39,23 +49,10 @@ def get_processor_settings() -> ProcessorSettings:
     return ProcessorSettings.model_validate(dict(os.environ))
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(FunctionSettings, LedgerSettings):
     """HealthFunction: what it checks, and how long it may take (Route 53 waits 2 s)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-    environment: str = Field(alias="ENVIRONMENT")
-    region_role: Literal["primary", "secondary"] = Field(alias="REGION_ROLE")
-    aws_region: str = Field(validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
-    region_control_table: str = Field(alias="REGION_CONTROL_TABLE")
     docs_bucket: str = Field(alias="DOCS_BUCKET")
-    db_host: str = Field(alias="DB_HOST")
-    db_port: int = Field(default=3306, alias="DB_PORT")
-    db_name: str = Field(default="payments", alias="DB_NAME")
-    db_secret_id: str = Field(alias="DB_SECRET_ID")
-    db_tls: bool = Field(default=True, alias="DB_TLS")
-    db_tls_ca_file: str | None = Field(default=None, alias="DB_TLS_CA_FILE")
-    secret_max_age_seconds: int = Field(default=300, alias="SECRET_MAX_AGE_SECONDS", ge=0)
     # All checks run at once and the answer is due within this budget, whatever hangs: Route 53
     # counts a reply later than 2 s as a failure, and Lambda + the URL need some of that time.
     budget_seconds: float = Field(default=1.2, alias="HEALTH_BUDGET_SECONDS", gt=0, lt=2.0)

@@ -19,6 +19,7 @@ from pymysql.connections import Connection
 from payment_processor.models import PaymentDetail, PaymentType
 from payment_processor.ports import LedgerResult, Outcome, PaymentRecord
 from shared.adapters.secrets import SecretCredentials
+from shared.config import LedgerSettings
 from shared.errors import (
     LedgerReadOnly,
     LedgerUnavailable,
@@ -101,6 +102,24 @@ class MySQLLedger:
         self._clock = clock
         # Opened on first use, never at import: a SnapStart snapshot must not carry a socket.
         self._connection: Connection[Any] | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: LedgerSettings, region: str, *, provider: Any = None, **tuning: Any
+    ) -> MySQLLedger:
+        """The ledger as the settings describe it; ``tuning`` sets timeouts and attempts."""
+        return cls(
+            host=settings.db_host,
+            port=settings.db_port,
+            database=settings.db_name,
+            credentials=SecretCredentials(
+                settings.db_secret_id, max_age=settings.secret_max_age_seconds, provider=provider
+            ),
+            region=region,
+            tls=settings.db_tls,
+            tls_ca_file=settings.db_tls_ca_file,
+            **tuning,
+        )
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> Connection[Any]:

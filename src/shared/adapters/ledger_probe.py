@@ -8,12 +8,9 @@ failover break new connections first, and must not keep one open between probes.
 
 from __future__ import annotations
 
-import math
-
 import pymysql
 
 from shared.adapters.ledger import MySQLLedger
-from shared.adapters.secrets import SecretCredentials
 from shared.errors import LedgerUnavailable
 
 # SELECT 1 proves a working session. Aurora MySQL reports a reader (or a global secondary) with
@@ -22,31 +19,9 @@ _PROBE = "SELECT 1, @@global.read_only, @@global.innodb_read_only"
 
 
 class MySQLLedgerProbe:
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        database: str,
-        credentials: SecretCredentials,
-        region: str,
-        tls: bool = True,
-        tls_ca_file: str | None = None,
-        timeout_seconds: float = 1.0,
-    ) -> None:
-        timeout = max(1, math.ceil(timeout_seconds))  # pymysql's socket timeouts, whole seconds
-        self._ledger = MySQLLedger(
-            host=host,
-            port=port,
-            database=database,
-            credentials=credentials,
-            region=region,
-            tls=tls,
-            tls_ca_file=tls_ca_file,
-            connect_timeout=timeout,
-            io_timeout=timeout,
-            attempts=1,
-        )
+    def __init__(self, ledger: MySQLLedger) -> None:
+        """``ledger`` supplies the connection (build it with short timeouts and one attempt)."""
+        self._ledger = ledger
 
     def is_writable(self) -> bool:
         """True when the server accepts writes, False when it answers read-only.
