@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
+from payment_processor.ports import Ledger, Sessions
 from payment_processor.service import PaymentService
 from shared.adapters import aws
 from shared.adapters.dynamodb import DynamoRegionGate, DynamoSessions
@@ -12,12 +14,19 @@ from shared.adapters.parking import SqsParkingLot
 from shared.config import ProcessorSettings, get_processor_settings
 
 
-def build_service(settings: ProcessorSettings) -> PaymentService:
-    dynamodb = aws.client("dynamodb", settings.aws_region)
+def build_service(
+    settings: ProcessorSettings,
+    *,
+    dynamodb: Any = None,
+    ledger: Ledger | None = None,
+    sessions: Sessions | None = None,
+) -> PaymentService:
+    """The real service; tests may hand in their own client, ledger or sessions (faults)."""
+    dynamodb = dynamodb or aws.client("dynamodb", settings.aws_region)
     sqs = aws.client("sqs", settings.aws_region)
     return PaymentService(
-        ledger=MySQLLedger.from_settings(settings, settings.aws_region),
-        sessions=DynamoSessions(dynamodb, settings.sessions_table),
+        ledger=ledger or MySQLLedger.from_settings(settings, settings.aws_region),
+        sessions=sessions or DynamoSessions(dynamodb, settings.sessions_table),
         region_gate=DynamoRegionGate(
             dynamodb,
             settings.region_control_table,

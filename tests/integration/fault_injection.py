@@ -29,10 +29,10 @@ from payment_processor.handler import process
 from payment_processor.models import PaymentDetail
 from payment_processor.ports import PaymentRecord
 from payment_processor.service import PaymentService
+from payment_processor.wiring import build_service
 from shared.adapters import aws
-from shared.adapters.dynamodb import DynamoRegionGate, DynamoSessions
+from shared.adapters.dynamodb import DynamoSessions
 from shared.adapters.ledger import MySQLLedger
-from shared.adapters.parking import SqsParkingLot
 from shared.adapters.secrets import SecretCredentials
 from shared.config import ProcessorSettings
 from shared.errors import TransientError
@@ -294,7 +294,6 @@ def build_environment(
     """What payment_processor.wiring.build_service builds, with the saboteurs in between."""
     throttle = throttle or Throttle()
     dynamodb = throttle.install(aws.client("dynamodb", settings.aws_region))
-    sqs = aws.client("sqs", settings.aws_region)
     credentials = SecretCredentials(settings.db_secret_id, max_age=settings.secret_max_age_seconds)
     ledger = SabotagedLedger(
         saboteur=saboteur or LedgerSaboteur(mariadb),
@@ -307,18 +306,7 @@ def build_environment(
         tls_ca_file=settings.db_tls_ca_file,
     )
     sessions = CrashingSessions(DynamoSessions(dynamodb, settings.sessions_table))
-    service = PaymentService(
-        ledger=ledger,
-        sessions=sessions,
-        region_gate=DynamoRegionGate(
-            dynamodb,
-            settings.region_control_table,
-            settings.aws_region,
-            cache_seconds=settings.region_gate_cache_seconds,
-        ),
-        parking=SqsParkingLot(sqs, settings.parked_queue_url, settings.aws_region),
-        max_amount_minor=settings.max_amount_minor,
-    )
+    service = build_service(settings, dynamodb=dynamodb, ledger=ledger, sessions=sessions)
     credentials.get()  # warm the secret cache here, not in a worker thread
     return Environment(
         service=service, ledger=ledger, sessions=sessions, throttle=throttle, dynamodb=dynamodb
