@@ -123,34 +123,40 @@ class MySQLLedger:
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> Connection[Any]:
-        """A new connection as the application user (TLS, credentials refetched after 1045)."""
-        creds = self._credentials.get()
-        ssl_context = None
-        if self._tls:
-            ssl_context = ssl.create_default_context(cafile=self._tls_ca_file)
-        try:
-            return pymysql.connect(
-                host=self._host,
-                port=self._port,
-                user=creds.username,
-                password=creds.password,
-                database=self._database,
-                autocommit=False,
-                charset="utf8mb4",
-                # Each read sees what has committed; the rows that matter are locked explicitly
-                # (a refund's charge: SELECT ... FOR UPDATE). Also avoids REPEATABLE READ's gap
-                # locks between concurrent inserts. Same statement on Aurora MySQL 3 and MariaDB.
-                init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-                connect_timeout=self._connect_timeout,
-                read_timeout=self._io_timeout,
-                write_timeout=self._io_timeout,
-                ssl=ssl_context,
-            )
-        except pymysql.err.MySQLError as exc:
-            code = exc.args[0] if exc.args else None
-            if code == ER_ACCESS_DENIED:
-                self._credentials.invalidate()
-            raise LedgerUnavailable(f"cannot connect to the ledger (MySQL error {code})") from exc
+        """A new connection as the application user. Access denied means the password changed
+        (rotation, failover): the secret is fetched again, bypassing the cache, and tried once."""
+        ssl_context = ssl.create_default_context(cafile=self._tls_ca_file) if self._tls else None
+        for last_try in (False, True):
+            creds = self._credentials.get()
+            try:
+                return pymysql.connect(
+                    host=self._host,
+                    port=self._port,
+                    user=creds.username,
+                    password=creds.password,
+                    database=self._database,
+                    autocommit=False,
+                    charset="utf8mb4",
+                    # Each read sees what has committed; the rows that matter are locked
+                    # explicitly (a refund's charge: SELECT ... FOR UPDATE). Also avoids
+                    # REPEATABLE READ's gap locks between concurrent inserts. Same statement on
+                    # Aurora MySQL 3 and MariaDB.
+                    init_command="SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                    connect_timeout=self._connect_timeout,
+                    read_timeout=self._io_timeout,
+                    write_timeout=self._io_timeout,
+                    ssl=ssl_context,
+                )
+            except pymysql.err.MySQLError as exc:
+                code = exc.args[0] if exc.args else None
+                if code == ER_ACCESS_DENIED:
+                    self._credentials.invalidate()
+                    if not last_try:
+                        continue
+                raise LedgerUnavailable(
+                    f"cannot connect to the ledger (MySQL error {code})"
+                ) from exc
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _conn(self) -> Connection[Any]:
         if self._connection is None:
