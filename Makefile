@@ -75,7 +75,17 @@ demo: sandbox ## send every sample event through the real handler and print the 
 bench: sandbox ## handler vs raw-call floor, import time vs bare boto3
 	@$(PY) -m bench.run
 
-build: tools ## sam build (python3.12 must be on PATH for SAM's binary check)
+# Aurora's server certificate is verified against the RDS CA bundle, packaged with the functions
+# (DB_TLS_CA_FILE in template.yaml). Fetched at build time; not kept in git.
+RDS_CA_URL ?= https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RDS_CA := src/shared/certs/rds-global-bundle.pem
+
+$(RDS_CA):
+	@mkdir -p $(dir $@)
+	@curl -fsSL --max-time 60 "$(RDS_CA_URL)" -o $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; \
+	  echo "could not fetch the RDS CA bundle from $(RDS_CA_URL): put it at $@ (or set RDS_CA_URL)"; exit 1; }
+
+build: tools $(RDS_CA) ## sam build (python3.12 must be on PATH for SAM's binary check)
 	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam build
 
 deploy-primary: build ## sam deploy to us-east-1

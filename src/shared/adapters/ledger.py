@@ -125,7 +125,7 @@ class MySQLLedger:
     def _connect(self) -> Connection[Any]:
         """A new connection as the application user. Access denied means the password changed
         (rotation, failover): the secret is fetched again, bypassing the cache, and tried once."""
-        ssl_context = ssl.create_default_context(cafile=self._tls_ca_file) if self._tls else None
+        ssl_context = self._ssl_context()
         for last_try in (False, True):
             creds = self._credentials.get()
             try:
@@ -157,6 +157,17 @@ class MySQLLedger:
                     f"cannot connect to the ledger (MySQL error {code})"
                 ) from exc
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """Verified TLS (certificate chain and host name) unless turned off for a local server."""
+        if not self._tls:
+            return None
+        try:
+            return ssl.create_default_context(cafile=self._tls_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise LedgerUnavailable(
+                f"CA bundle {self._tls_ca_file!r} unusable: `make build` packages it"
+            ) from exc
 
     def _conn(self) -> Connection[Any]:
         if self._connection is None:
