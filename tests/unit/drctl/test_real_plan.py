@@ -10,11 +10,6 @@ from ops.drctl.context import DEFAULT_PLAN
 from ops.drctl.plan import ROLES, OutputRef, Plan, load_plan
 from ops.drctl.template import load_template
 
-pytestmark = pytest.mark.skipif(
-    not DEFAULT_PLAN.is_file(),
-    reason=f"{DEFAULT_PLAN} not written yet (the templates helper owns it)",
-)
-
 
 @pytest.fixture(params=["dev", "staging", "prod"])
 def plan(request: pytest.FixtureRequest) -> Plan:
