@@ -60,6 +60,31 @@ def _record(row: tuple[Any, ...]) -> PaymentRecord:
     )
 
 
+def _row(record: PaymentRecord) -> tuple[Any, ...]:
+    """The INSERT values for a record, in _COLUMNS order (datetimes stored as naive UTC)."""
+    return (
+        record.payment_id,
+        record.type,
+        record.original_payment_id,
+        record.merchant_id,
+        record.customer_id,
+        record.amount_minor,
+        record.currency,
+        record.occurred_at.replace(tzinfo=None),
+        record.processed_at.replace(tzinfo=None),
+        record.processed_region,
+        record.payload_hash,
+        record.refunded_minor,
+    )
+
+
+def _fetch(cur: Any, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
+    suffix = " FOR UPDATE" if lock else ""
+    cur.execute(f"SELECT {_COLUMNS} FROM payments WHERE payment_id = %s{suffix}", (payment_id,))
+    row = cur.fetchone()
+    return None if row is None else _record(row)
+
+
 def ledger_accounts(payment: PaymentDetail) -> tuple[tuple[str, int], tuple[str, int]]:
     """Balanced entries: a charge moves value from the customer to the merchant, a refund back."""
     sign = 1 if payment.type is PaymentType.CHARGE else -1
@@ -239,10 +264,9 @@ class MySQLLedger:
     def _transaction(
         self, cur: Any, conn: Connection[Any], payment: PaymentDetail, payload_hash: str
     ) -> LedgerResult:
-        cur.execute(f"SELECT {_COLUMNS} FROM payments WHERE payment_id = %s", (payment.payment_id,))
-        existing = cur.fetchone()
+        existing = _fetch(cur, payment.payment_id)
         if existing is not None:
-            return self._answer_existing(cur, conn, _record(existing), payload_hash)
+            return self._answer_existing(cur, conn, existing, payload_hash)
 
         original: PaymentRecord | None = None
         if payment.type is PaymentType.REFUND:
@@ -251,31 +275,15 @@ class MySQLLedger:
             # lock. Under READ COMMITTED this read sees it: answer as for any existing payment
             # (DUPLICATE/CONFLICT), never as an over-refund. (No locking read: a gap lock on a
             # new id would let refunds of different charges deadlock on their inserts.)
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM payments WHERE payment_id = %s", (payment.payment_id,)
-            )
-            twin = cur.fetchone()
+            twin = _fetch(cur, payment.payment_id)
             if twin is not None:
-                return self._answer_existing(cur, conn, _record(twin), payload_hash)
+                return self._answer_existing(cur, conn, twin, payload_hash)
             self._check_refund(original, payment)
 
-        now = self._clock()
+        record = self._new_record(payment, payload_hash, self._clock())
         cur.execute(
-            f"INSERT INTO payments ({_COLUMNS}) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0)",
-            (
-                payment.payment_id,
-                payment.type.value,
-                payment.original_payment_id,
-                payment.merchant_id,
-                payment.customer_id,
-                payment.amount_minor,
-                payment.currency,
-                payment.occurred_at.replace(tzinfo=None),
-                now.replace(tzinfo=None),
-                self._region,
-                payload_hash,
-            ),
+            f"INSERT INTO payments ({_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})",
+            _row(record),
         )
         cur.executemany(
             "INSERT INTO ledger_entries (payment_id, account, amount_minor, currency) "
@@ -285,14 +293,14 @@ class MySQLLedger:
                 for account, amount in ledger_accounts(payment)
             ],
         )
-        records = [self._new_record(payment, payload_hash, now)]
+        records = [record]
         if original is not None:
             cur.execute(
                 "UPDATE payments SET refunded_minor = refunded_minor + %s WHERE payment_id = %s",
                 (payment.amount_minor, original.payment_id),
             )
             records.append(
-                _replace_refunded(original, original.refunded_minor + payment.amount_minor)
+                replace(original, refunded_minor=original.refunded_minor + payment.amount_minor)
             )
         conn.commit()
         return LedgerResult(outcome=Outcome.PROCESSED, records=tuple(records))
@@ -306,28 +314,20 @@ class MySQLLedger:
         records = [existing]
         if existing.original_payment_id is not None:
             # Re-project the charge too: a crash may have stopped the first projection.
-            cur.execute(
-                f"SELECT {_COLUMNS} FROM payments WHERE payment_id = %s",
-                (existing.original_payment_id,),
-            )
-            row = cur.fetchone()
-            if row is not None:
-                records.append(_record(row))
+            charge = _fetch(cur, existing.original_payment_id)
+            if charge is not None:
+                records.append(charge)
         conn.rollback()
         return LedgerResult(outcome=Outcome.DUPLICATE, records=tuple(records))
 
     def _lock_original(self, cur: Any, payment: PaymentDetail) -> PaymentRecord:
-        cur.execute(
-            f"SELECT {_COLUMNS} FROM payments WHERE payment_id = %s FOR UPDATE",
-            (payment.original_payment_id,),
-        )
-        row = cur.fetchone()
-        if row is None:
+        original = _fetch(cur, payment.original_payment_id or "", lock=True)
+        if original is None:
             raise OriginalPaymentNotFound(
                 "ORIGINAL_NOT_FOUND",
                 "the refunded payment is not in the ledger (yet); parked for redrive",
             )
-        return _record(row)
+        return original
 
     @staticmethod
     def _check_refund(original: PaymentRecord, payment: PaymentDetail) -> None:
@@ -368,7 +368,3 @@ class MySQLLedger:
             payload_hash=payload_hash,
             refunded_minor=0,
         )
-
-
-def _replace_refunded(record: PaymentRecord, refunded_minor: int) -> PaymentRecord:
-    return replace(record, refunded_minor=refunded_minor)
