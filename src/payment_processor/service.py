@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from payment_processor.models import EventEnvelope, PaymentDetail
+from payment_processor.models import InvalidEvent, PaymentDetail, parse_payment
 from payment_processor.ports import Ledger, Outcome, ParkingLot, RegionGate, Sessions
 from shared import card_data
 from shared.errors import LedgerReadOnly, OriginalPaymentNotFound, PaymentRejected
@@ -32,15 +30,6 @@ class Result:
         if self.outcome is not Outcome.PROCESSED:
             response["reason"] = self.reason
         return response
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """Field paths and messages only: pydantic's input values could carry card data."""
-    parts = []
-    for error in exc.errors(include_url=False, include_input=False, include_context=False):
-        location = ".".join(str(part) for part in error["loc"]) or "event"
-        parts.append(f"{location}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def _claimed_payment_id(event: Mapping[str, Any]) -> str | None:
@@ -126,15 +115,15 @@ class PaymentService:
                 f"(found in {', '.join(pan_paths)})",
             )
         try:
-            envelope = EventEnvelope.model_validate(event)
-            payment = PaymentDetail.model_validate(envelope.detail)
-        except ValidationError as exc:
+            payment = parse_payment(event)
+        except InvalidEvent as exc:
             return None, self._set_aside(
                 event,
                 claimed_id,
                 Outcome.REJECTED,
                 "INVALID_EVENT",
-                describe_validation_error(exc),
+                # Masked as well: the envelope is not scanned for card numbers above.
+                card_data.mask_text(exc.reason),
             )
         if payment.amount_minor > self._max_amount_minor:
             return None, self._set_aside(

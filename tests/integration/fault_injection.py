@@ -363,7 +363,7 @@ def new_event(detail: dict[str, Any], event_id: str | None = None) -> dict[str, 
 
 def payload_hash(detail: dict[str, Any]) -> str | None:
     try:
-        return PaymentDetail.model_validate(detail).payload_hash()
+        return PaymentDetail.parse(detail).payload_hash()
     except ValueError:
         return None
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
-from pydantic import ValidationError
 
 from health.checks import READ_ONLY_WHILE_ACTIVE, HealthReport, HealthService
 from health.handler import respond
+from shared import config
 from shared.config import HealthSettings
 from shared.errors import DocumentsUnavailable, LedgerUnavailable, RegionStateUnavailable
 from shared.observability import metrics
@@ -253,20 +253,22 @@ def test_budget_must_stay_under_route53s_two_seconds() -> None:
         "DB_HOST": "writer.example",
         "DB_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:app",
     }
-    assert HealthSettings.model_validate(env).budget_seconds == 1.2
-    with pytest.raises(ValidationError):
-        HealthSettings.model_validate({**env, "HEALTH_BUDGET_SECONDS": "2"})
+    assert config.load(HealthSettings, env).budget_seconds == 1.2
+    assert (
+        config.load(HealthSettings, {**env, "HEALTH_BUDGET_SECONDS": "1.5"}).budget_seconds == 1.5
+    )
+    with pytest.raises(config.SettingsError, match="HEALTH_BUDGET_SECONDS"):
+        config.load(HealthSettings, {**env, "HEALTH_BUDGET_SECONDS": "2"})
+    with pytest.raises(config.SettingsError, match="DB_HOST"):
+        config.load(HealthSettings, {k: v for k, v in env.items() if k != "DB_HOST"})
 
 
 def test_the_template_gives_the_function_every_setting_it_requires() -> None:
     from ops.sandbox import functions
 
     declared = set(functions.function("HealthFunction").declared_environment())
-    required = {
-        str(field.alias)
-        for field in HealthSettings.model_fields.values()
-        if field.is_required() and field.alias
-    }
+    required = config.environment_names(HealthSettings, required_only=True)
+    assert "DOCS_BUCKET" in required
     assert required - {"AWS_REGION"} <= declared  # Lambda itself sets AWS_REGION
 
 
