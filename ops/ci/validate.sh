@@ -59,51 +59,7 @@ sam_validate_lint() {
 # The SAM transform, offline, for both roles and both SnapStart settings, plus the invariant that
 # matters most (seed #10): the payment rule invokes the `live` alias and has a DLQ + retry policy.
 sam_translate() {
-  "$TOOLS/python" - template.yaml <<'PY'
-import copy
-import sys
-
-from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
-from samtranslator.parser.parser import Parser
-from samtranslator.public.exceptions import InvalidDocumentException
-from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
-
-with open(sys.argv[1], encoding="utf-8") as fh:
-    source = yaml_parse(fh.read())
-# Local CodeUri paths are only resolvable after `sam package`; any s3:// URI will do here.
-source.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
-for res in source["Resources"].values():
-    if res["Type"] == "AWS::Serverless::Function":
-        res.setdefault("Properties", {})["CodeUri"] = "s3://offline-check/code.zip"
-
-problems = []
-for role in ("primary", "secondary"):
-    for snap in ("false", "true"):
-        label = f"RegionRole={role} EnableSnapStart={snap}"
-        try:
-            out = Translator(None, Parser()).translate(
-                copy.deepcopy(source),
-                parameter_values={"RegionRole": role, "EnableSnapStart": snap},
-                get_managed_policy_map=lambda: get_bundled_managed_policy_map("aws"),
-            )
-        except InvalidDocumentException as exc:
-            problems += [f"{label}: {cause.message}" for cause in exc.causes]
-            continue
-        resources = out["Resources"]
-        for rid, res in resources.items():
-            if res["Type"] != "AWS::Events::Rule":
-                continue
-            for target in res["Properties"].get("Targets", []):
-                ref = target.get("Arn", {}).get("Ref", "") if isinstance(target.get("Arn"), dict) else ""
-                if resources.get(ref, {}).get("Type") != "AWS::Lambda::Alias":
-                    problems.append(f"{label}: {rid} target {target.get('Id')} does not invoke a function alias")
-                if "Arn" not in target.get("DeadLetterConfig", {}) or "RetryPolicy" not in target:
-                    problems.append(f"{label}: {rid} target {target.get('Id')} lacks DeadLetterConfig.Arn/RetryPolicy")
-for problem in problems:
-    print(problem)
-sys.exit(1 if problems else 0)
-PY
+  "$TOOLS/python" ops/ci/sam_translate.py check template.yaml
 }
 
 cfn_lint() {
