@@ -25,11 +25,14 @@ from ops.drctl.cfn import (
     StackState,
 )
 from ops.drctl.context import Context
-from ops.drctl.errors import EXIT_OK, DrctlError, StackOperationFailed, UsageError
+from ops.drctl.errors import EXIT_OK, DrctlError, Refused, StackOperationFailed, UsageError
 from ops.drctl.params import ParamOverride, assemble, missing_advice, unknown_overrides
 from ops.drctl.plan import OutputRef, Plan, StackSpec, resolve_parameters
 from ops.drctl.template import Template, load_template
 from ops.drctl.waiting import WaitPolicy
+
+ENGINE_VERSION = "EngineVersion"
+_AURORA_TYPES = {"AWS::RDS::GlobalCluster", "AWS::RDS::DBCluster"}
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class Deployer:
         params = assemble(spec, template, resolved, self.options.overrides, state)
         if params.missing:
             raise DrctlError(missing_advice(spec, params.missing))
+        self._guard_engine_upgrade(spec, template, params.values, state)
         source = artifacts.template_source(self.ctx, self.plan, spec, template, may_create=True)
         assert source is not None  # may_create=True always yields a source
         change_set = cfn.create_change_set(
@@ -190,6 +194,44 @@ class Deployer:
         self.outputs[spec.id] = final.outputs if final else {}
         action = "recreated" if recreated else "created" if state is None else "updated"
         return Outcome(spec, action, params.values)
+
+    def _guard_engine_upgrade(
+        self,
+        spec: StackSpec,
+        template: Template,
+        values: dict[str, str],
+        state: StackState | None,
+    ) -> None:
+        """Refuse to let CloudFormation change an Aurora stack's EngineVersion while a member of
+        the global cluster runs another one. The plan feeds the secondary's version from the
+        primary's output, so a deploy would upgrade the primary first; AWS wants the
+        secondaries first, and the members must match for a managed switchover or failover.
+        The upgrade is done explicitly (docs/deploy.md "Upgrading Aurora"); this deploy then
+        only records the version the clusters already run."""
+        target = values.get(ENGINE_VERSION)
+        if state is None or target is None or target == state.parameters.get(ENGINE_VERSION):
+            return
+        kinds = {
+            str((r or {}).get("Type")) for r in (template.document.get("Resources") or {}).values()
+        }
+        if not kinds & _AURORA_TYPES:
+            return
+        identifier = names.global_cluster(self.plan.env)
+        members = aurora.member_versions(self.ctx, self.plan.regions["primary"], identifier)
+        behind = [m for m in members if m.version != target]
+        if not behind:
+            return
+        listed = ", ".join(
+            f"{m.cluster.identifier} ({m.cluster.region}, "
+            f"{'writer' if m.is_writer else 'secondary'}) runs {m.version}"
+            for m in behind
+        )
+        raise Refused(
+            f"{spec.name}: {ENGINE_VERSION} would change from "
+            f"{state.parameters.get(ENGINE_VERSION)} to {target}, but {listed}. Upgrade "
+            "explicitly, secondary cluster first, then the primary (docs/deploy.md, "
+            f'"Upgrading Aurora"); then re-run this deploy to record {target}.'
+        )
 
     def _preview(self, spec: StackSpec, cfn: CloudFormation, state: StackState | None) -> Outcome:
         resolved, pending = resolve_parameters(spec, self.outputs)

@@ -57,6 +57,7 @@ class Preflight:
         self._tables(plan)
         self._buckets(plan)
         self._global_cluster(plan)
+        self._engine_versions(plan)
         self._sam_build(plan)
         self._parameters(plan)
         self._zones(plan)
@@ -144,6 +145,34 @@ class Preflight:
                 "--env",
             )
             return  # one global cluster, visible from both regions
+
+    def _engine_versions(self, plan: Plan) -> None:
+        """Members of the global cluster on different versions (a half-done upgrade), or on
+        another version than the Aurora stacks record (a rebuilt secondary would not join)."""
+        identifier = names.global_cluster(plan.env)
+        if identifier not in self.owned:
+            return
+        members = aurora.member_versions(self.ctx, plan.regions["primary"], identifier)
+        versions = sorted({m.version for m in members})
+        if len(versions) > 1:
+            listed = ", ".join(f"{m.cluster.identifier} {m.version}" for m in members)
+            self.add(
+                plan.regions["primary"],
+                f"the members of {identifier} run different engine versions ({listed}); "
+                "a managed switchover or failover needs the same version",
+                'finish the upgrade, secondary first (docs/deploy.md, "Upgrading Aurora")',
+            )
+            return
+        for spec in plan.stacks:
+            state = self.states.get(spec.id)
+            recorded = state.parameters.get("EngineVersion") if state else None
+            if recorded and versions and recorded != versions[0]:
+                self.add(
+                    spec.region,
+                    f"{spec.name} records EngineVersion {recorded} but the clusters run "
+                    f"{versions[0]}: a cluster rebuilt from it would not match",
+                    f"record it: drctl deploy --param aurora-primary.EngineVersion={versions[0]}",
+                )
 
     def _sam_build(self, plan: Plan) -> None:
         if not any(spec.is_sam for spec in plan.stacks):

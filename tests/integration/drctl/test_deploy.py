@@ -432,3 +432,38 @@ def test_infra_only_runs_report_a_missing_writer_endpoint_and_go_on(h: Harness) 
     assert result.code == 0, result.err
     assert "note: Aurora global cluster" in result.err and "does not exist" in result.err
     assert executed(h) == [stack("network-primary")]
+
+
+def _run_engine(h: Harness, version: str) -> None:
+    """What `aws rds modify-db-cluster --engine-version` leaves behind (moto: the backend)."""
+    from moto.rds.models import rds_backends
+
+    for region in (PRIMARY, SECONDARY):
+        for cluster in rds_backends[ACCOUNT][region].clusters.values():
+            cluster.engine_version = version
+
+
+def test_an_engine_version_change_is_refused_until_the_clusters_run_it(h: Harness) -> None:
+    from tests.integration.drctl.environment import _aurora
+
+    assert h.drctl("deploy", *BUDGET).code == 0
+    _aurora(h)  # the two member clusters (moto's CloudFormation does not make them)
+    _run_engine(h, "8.0.mysql_aurora.3.10.0")
+    h.recorder.clear()
+
+    newer = ("--param", "aurora-primary.EngineVersion=8.0.mysql_aurora.3.10.1")
+    refused = h.drctl("deploy", *newer)
+
+    assert refused.code == 4
+    assert "dr-payment-secondary-it (us-west-2, secondary) runs 8.0.mysql_aurora.3.10.0" in (
+        refused.err
+    )
+    assert "secondary cluster first" in refused.err and "Upgrading Aurora" in refused.err
+    assert stack("aurora-primary") not in executed(h)
+    assert parameters(h, "aurora-primary", PRIMARY)["EngineVersion"] == "8.0.mysql_aurora.3.10.0"
+
+    _run_engine(h, "8.0.mysql_aurora.3.10.1")  # upgraded explicitly, secondary then primary
+    recorded = h.drctl("deploy", *newer)
+
+    assert recorded.code == 0, recorded.err
+    assert parameters(h, "aurora-primary", PRIMARY)["EngineVersion"] == "8.0.mysql_aurora.3.10.1"

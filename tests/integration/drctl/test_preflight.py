@@ -302,3 +302,32 @@ def test_an_endpoint_service_or_lambda_missing_from_a_chosen_zone_is_reported(
     assert f"Lambda is not offered in {zone}" in text
     assert "sqs" not in text  # offered everywhere
     assert "--param network-primary.AvailabilityZoneIds=" in text
+
+
+def test_a_half_done_aurora_upgrade_is_reported(harness: Harness) -> None:
+    from moto.rds.models import rds_backends
+
+    from tests.integration.drctl.environment import _aurora
+
+    assert harness.drctl("deploy", *BUDGET).code == 0
+    _aurora(harness)
+    clusters = {
+        region: next(iter(rds_backends[ACCOUNT][region].clusters.values()))
+        for region in (PRIMARY, SECONDARY)
+    }
+    clusters[PRIMARY].engine_version = "8.0.mysql_aurora.3.10.0"
+    clusters[SECONDARY].engine_version = "8.0.mysql_aurora.3.10.1"  # secondary done, primary not
+
+    half = harness.drctl("preflight")
+
+    assert half.code == 3
+    assert "run different engine versions" in half.out and "secondary first" in half.out
+
+    clusters[PRIMARY].engine_version = "8.0.mysql_aurora.3.10.1"  # done, but not recorded
+    unrecorded = harness.drctl("preflight")
+
+    assert unrecorded.code == 3
+    assert f"dr-payment-aurora-primary-{ENV} records EngineVersion 8.0.mysql_aurora.3.10.0" in (
+        unrecorded.out
+    )
+    assert "--param aurora-primary.EngineVersion=8.0.mysql_aurora.3.10.1" in unrecorded.out
