@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Static gates for every CloudFormation/SAM template in the repo: sam validate (plain and --lint),
 # a SAM translation check, cfn-lint (0 errors, 0 warnings) and checkov (0 failed checks, every skip
-# inline with its reason). Offline, no AWS credentials. Run from anywhere: `make validate`.
+# inline with its reason); then the CI workflows (GitHub's schema, zizmor, actionlint when on PATH)
+# and the pre-commit config. Offline, no AWS credentials. Run from anywhere: `make validate`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 TOOLS=${TOOLS:-.venv-tools/bin}
-for tool in sam cfn-lint checkov python; do
+for tool in sam cfn-lint checkov python check-jsonschema zizmor pre-commit; do
   [[ -x $TOOLS/$tool ]] || { echo "missing $TOOLS/$tool: run \`make tools\`" >&2; exit 2; }
 done
 
@@ -23,6 +24,9 @@ for f in infra-global/*.yaml infra-global/*.yml; do
   [[ " ${NOT_TEMPLATES[*]} " == *" $f "* ]] || templates+=("$f")
 done
 shopt -u nullglob
+# Not in drctl's plan, deployed once by an administrator: the CI/CD role.
+templates+=(ops/ci/github-oidc-role.yaml)
+workflows=(.github/workflows/*.yml)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -120,12 +124,31 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# The workflow files: GitHub's own schema (vendored in check-jsonschema, no download), zizmor's
+# audit (.github/zizmor.yml; offline: no GitHub API), and actionlint's expression and type checks
+# when an actionlint binary is on PATH (requirements/tools.txt says why it is not installed here).
+workflows_check() {
+  "$TOOLS/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
+  "$TOOLS/zizmor" --offline --no-progress --format plain "${workflows[@]}"
+  if command -v actionlint >/dev/null 2>&1; then
+    actionlint "${workflows[@]}"
+  else
+    echo "SKIP actionlint: not on PATH (no wheel on this index; schema and zizmor ran)"
+  fi
+}
+
+precommit_config() {
+  "$TOOLS/pre-commit" validate-config .pre-commit-config.yaml
+}
+
 echo "templates: ${templates[*]}"
 gate "sam validate (config-env primary, secondary)" sam_validate_plain
 gate "sam validate --lint" sam_validate_lint
 gate "sam translate (2 roles x SnapStart on/off)" sam_translate
 gate "cfn-lint (0 errors, 0 warnings)" cfn_lint
 gate "checkov (0 failed, reasoned inline skips)" checkov_scan
+gate "workflows (schema, zizmor, actionlint)" workflows_check
+gate "pre-commit config" precommit_config
 
 if ((failed)); then
   echo "validate: FAILED"
