@@ -41,6 +41,7 @@ class Preflight:
         self.owned: set[str] = set()
         self.ssm_checked: dict[str, set[str]] = {}
         self.published: set[tuple[str, str]] = set()  # (region, SSM path) the plan creates
+        self.sam_values: dict[str, dict[str, str]] = {}  # stack id -> what deploy would pass
 
     def add(self, where: str, what: str, fix: str) -> None:
         self.problems.append(Problem(where, what, fix))
@@ -210,6 +211,7 @@ class Preflight:
             return
         values = self._sam_values(plan, spec)
         if values is not None:
+            self.sam_values[spec.id] = values
             self._check_values(spec.name, spec.region, load_template(source).parameters, values)
 
     def _sam_values(self, plan: Plan, spec: StackSpec) -> dict[str, str] | None:
@@ -234,7 +236,10 @@ class Preflight:
             if decl is None:
                 continue
             given = {k: v for k, v in spec.parameters.items() if isinstance(v, str)}
-            values = assemble(spec, template, given, self.overrides, self.states.get(spec.id))
+            try:
+                values = assemble(spec, template, given, self.overrides, self.states.get(spec.id))
+            except PlanError:
+                continue  # _parameters reported it
             chosen = values.values.get(AZ_IDS, decl.default or "")
             count_decl = template.parameters.get(AZ_COUNT)
             count = int(values.values.get(AZ_COUNT, (count_decl.default if count_decl else 0)) or 0)
@@ -273,9 +278,9 @@ class Preflight:
         for spec in plan.stacks:
             if not spec.is_sam or not (plan.root / "template.yaml").is_file():
                 continue
-            values = self._sam_values(plan, spec)
+            values = self.sam_values.get(spec.id)
             if values is None:
-                continue
+                continue  # its parameters are already reported as a problem
             template = sam.sam_template(plan.root)
             wanted = capacity.reservations(template.document, values, template.parameters)
             by_region.setdefault(spec.region, []).append((spec, wanted))
