@@ -94,8 +94,9 @@ deploy-primary: build ## sam deploy to us-east-1
 deploy-secondary: build ## sam deploy to us-west-2
 	$(TOOLS)/bin/sam deploy --config-env secondary
 
-sync: tools ## sam sync --watch against the primary stack
-	PATH="$(dir $(PY312)):$$PATH" $(TOOLS)/bin/sam sync --config-env primary --watch
+ROLE ?= primary
+sync: venv tools ## sam sync --code --watch on the dev ROLE=primary|secondary stack (not staging/prod)
+	PATH="$(dir $(PY312)):$$PATH" $(VENV)/bin/drctl sync --env $(ENV) --role $(ROLE)
 
 drctl: venv ## run the operator CLI: make drctl ARGS="deploy --env dev --dry-run"
 	$(VENV)/bin/drctl $(ARGS)

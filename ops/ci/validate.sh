@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Static gates for every CloudFormation/SAM template in the repo: sam validate (plain and --lint),
 # a SAM translation check, cfn-lint (0 errors, 0 warnings) and checkov (0 failed checks, every skip
-# inline with its reason). Offline, no AWS credentials. Run from anywhere: `make validate`.
+# inline with its reason); then the CI workflows (GitHub's schema, zizmor, actionlint when on PATH)
+# and the pre-commit config. Offline, no AWS credentials. Run from anywhere: `make validate`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 TOOLS=${TOOLS:-.venv-tools/bin}
-for tool in sam cfn-lint checkov python; do
+for tool in sam cfn-lint checkov python check-jsonschema zizmor pre-commit; do
   [[ -x $TOOLS/$tool ]] || { echo "missing $TOOLS/$tool: run \`make tools\`" >&2; exit 2; }
 done
 
@@ -23,6 +24,9 @@ for f in infra-global/*.yaml infra-global/*.yml; do
   [[ " ${NOT_TEMPLATES[*]} " == *" $f "* ]] || templates+=("$f")
 done
 shopt -u nullglob
+# Not in drctl's plan, deployed once by an administrator: the CI/CD role.
+templates+=(ops/ci/github-oidc-role.yaml)
+workflows=(.github/workflows/*.yml)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -59,51 +63,7 @@ sam_validate_lint() {
 # The SAM transform, offline, for both roles and both SnapStart settings, plus the invariant that
 # matters most (seed #10): the payment rule invokes the `live` alias and has a DLQ + retry policy.
 sam_translate() {
-  "$TOOLS/python" - template.yaml <<'PY'
-import copy
-import sys
-
-from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
-from samtranslator.parser.parser import Parser
-from samtranslator.public.exceptions import InvalidDocumentException
-from samtranslator.translator.translator import Translator
-from samtranslator.yaml_helper import yaml_parse
-
-with open(sys.argv[1], encoding="utf-8") as fh:
-    source = yaml_parse(fh.read())
-# Local CodeUri paths are only resolvable after `sam package`; any s3:// URI will do here.
-source.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
-for res in source["Resources"].values():
-    if res["Type"] == "AWS::Serverless::Function":
-        res.setdefault("Properties", {})["CodeUri"] = "s3://offline-check/code.zip"
-
-problems = []
-for role in ("primary", "secondary"):
-    for snap in ("false", "true"):
-        label = f"RegionRole={role} EnableSnapStart={snap}"
-        try:
-            out = Translator(None, Parser()).translate(
-                copy.deepcopy(source),
-                parameter_values={"RegionRole": role, "EnableSnapStart": snap},
-                get_managed_policy_map=lambda: get_bundled_managed_policy_map("aws"),
-            )
-        except InvalidDocumentException as exc:
-            problems += [f"{label}: {cause.message}" for cause in exc.causes]
-            continue
-        resources = out["Resources"]
-        for rid, res in resources.items():
-            if res["Type"] != "AWS::Events::Rule":
-                continue
-            for target in res["Properties"].get("Targets", []):
-                ref = target.get("Arn", {}).get("Ref", "") if isinstance(target.get("Arn"), dict) else ""
-                if resources.get(ref, {}).get("Type") != "AWS::Lambda::Alias":
-                    problems.append(f"{label}: {rid} target {target.get('Id')} does not invoke a function alias")
-                if "Arn" not in target.get("DeadLetterConfig", {}) or "RetryPolicy" not in target:
-                    problems.append(f"{label}: {rid} target {target.get('Id')} lacks DeadLetterConfig.Arn/RetryPolicy")
-for problem in problems:
-    print(problem)
-sys.exit(1 if problems else 0)
-PY
+  "$TOOLS/python" ops/ci/sam_translate.py check template.yaml
 }
 
 cfn_lint() {
@@ -164,12 +124,31 @@ sys.exit(1 if bad else 0)
 PY
 }
 
+# The workflow files: GitHub's own schema (vendored in check-jsonschema, no download), zizmor's
+# audit (.github/zizmor.yml; offline: no GitHub API), and actionlint's expression and type checks
+# when an actionlint binary is on PATH (requirements/tools.txt says why it is not installed here).
+workflows_check() {
+  "$TOOLS/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}"
+  "$TOOLS/zizmor" --offline --no-progress --format plain "${workflows[@]}"
+  if command -v actionlint >/dev/null 2>&1; then
+    actionlint "${workflows[@]}"
+  else
+    echo "SKIP actionlint: not on PATH (no wheel on this index; schema and zizmor ran)"
+  fi
+}
+
+precommit_config() {
+  "$TOOLS/pre-commit" validate-config .pre-commit-config.yaml
+}
+
 echo "templates: ${templates[*]}"
 gate "sam validate (config-env primary, secondary)" sam_validate_plain
 gate "sam validate --lint" sam_validate_lint
 gate "sam translate (2 roles x SnapStart on/off)" sam_translate
 gate "cfn-lint (0 errors, 0 warnings)" cfn_lint
 gate "checkov (0 failed, reasoned inline skips)" checkov_scan
+gate "workflows (schema, zizmor, actionlint)" workflows_check
+gate "pre-commit config" precommit_config
 
 if ((failed)); then
   echo "validate: FAILED"

@@ -180,3 +180,22 @@ def delete_cluster(ctx: Context, ref: ClusterRef, final_snapshot: str | None) ->
         DELETE_WAIT,
     )
     return f"deleted, final snapshot {final_snapshot}" if final_snapshot else "deleted, no snapshot"
+
+
+@dataclass(frozen=True)
+class MemberVersion:
+    cluster: ClusterRef
+    version: str
+    is_writer: bool
+
+
+def member_versions(ctx: Context, home_region: str, identifier: str) -> list[MemberVersion]:
+    """The engine version each member of the global cluster runs (secondaries first)."""
+    described = describe_global(ctx.aws.client("rds", home_region), identifier) or {}
+    found = []
+    members = sorted(described.get("GlobalClusterMembers", []), key=lambda m: bool(m["IsWriter"]))
+    for member in members:
+        ref = ClusterRef.from_arn(member["DBClusterArn"])
+        cluster = _describe_cluster(ctx.aws.client("rds", ref.region), ref.identifier) or {}
+        found.append(MemberVersion(ref, str(cluster.get("EngineVersion", "?")), member["IsWriter"]))
+    return found

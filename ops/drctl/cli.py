@@ -96,6 +96,21 @@ def _teardown(ctx: Context, args: argparse.Namespace) -> int:
     return teardown.run(ctx, options)
 
 
+def _sync_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--role", choices=("primary", "secondary"), default="primary", help="which regional stack"
+    )
+    parser.add_argument(
+        "--no-watch", action="store_true", help="sync once and exit (default: --watch)"
+    )
+
+
+def _sync(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import sync
+
+    return sync.run(ctx, sync.SyncOptions(role=args.role, watch=not args.no_watch))
+
+
 def _preflight(ctx: Context, args: argparse.Namespace) -> int:
     from ops.drctl import preflight
 
@@ -122,6 +137,12 @@ COMMANDS: tuple[Command, ...] = (
         "fence, then delete every stack and all data of an environment (idempotent)",
         _teardown_arguments,
         _teardown,
+    ),
+    Command(
+        "sync",
+        "sam sync --code --watch on a dev regional stack (refused for staging and prod)",
+        _sync_arguments,
+        _sync,
     ),
     Command(
         "preflight",

@@ -25,11 +25,14 @@ from ops.drctl.cfn import (
     StackState,
 )
 from ops.drctl.context import Context
-from ops.drctl.errors import EXIT_OK, DrctlError, StackOperationFailed, UsageError
-from ops.drctl.params import ParamOverride, assemble, missing_advice
-from ops.drctl.plan import Plan, StackSpec, resolve_parameters
+from ops.drctl.errors import EXIT_OK, DrctlError, Refused, StackOperationFailed, UsageError
+from ops.drctl.params import ParamOverride, assemble, missing_advice, unknown_overrides
+from ops.drctl.plan import OutputRef, Plan, StackSpec, resolve_parameters
 from ops.drctl.template import Template, load_template
 from ops.drctl.waiting import WaitPolicy
+
+ENGINE_VERSION = "EngineVersion"
+_AURORA_TYPES = {"AWS::RDS::GlobalCluster", "AWS::RDS::DBCluster"}
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,19 @@ class Deployer:
         self.outputs: dict[str, dict[str, str]] = {}
         self.outcomes: list[Outcome] = []
 
+    def _selected(self, spec: StackSpec) -> bool:
+        return not self.options.only or spec.id in self.options.only
+
     def run(self) -> None:
         published = False
         for spec in self.plan.stacks:
-            if spec.is_sam and not published and not self.options.dry_run:
-                self._publish_writer_endpoint()  # the SAM stacks resolve it at deploy time
+            if spec.is_sam and self._selected(spec) and not published and not self.options.dry_run:
+                # the SAM stacks resolve it at deploy time: no global writer, no SAM deploy
+                self._publish_writer_endpoint(required=True)
                 published = True
             cfn = self.ctx.cfn(spec.region)
             state = cfn.describe(spec.name)
-            if self.options.only and spec.id not in self.options.only:
+            if not self._selected(spec):
                 if state is not None:
                     self.outputs[spec.id] = state.outputs
                 continue
@@ -96,17 +103,40 @@ class Deployer:
                 outcome = self._apply(spec, cfn, state)
             self.outcomes.append(outcome)
         if not published and not self.options.dry_run:
-            self._publish_writer_endpoint()
+            self._publish_writer_endpoint(required=False)
 
-    def _publish_writer_endpoint(self) -> None:
+    def _publish_writer_endpoint(self, *, required: bool) -> None:
         """Point /dr-payment/{env}/aurora/writer-endpoint (both regions) at the global writer
         endpoint. CloudFormation cannot output it (aurora-primary.yaml publishes the regional
-        cluster endpoint); it follows the writer across switchover and failover."""
+        cluster endpoint); it follows the writer across switchover and failover.
+
+        `required` (the run deploys a regional SAM stack): no writer endpoint stops the deploy.
+        Otherwise (only infra-global stacks) its absence is reported and the run goes on."""
         identifier = names.global_cluster(self.plan.env)
-        rds = self.ctx.aws.client("rds", self.plan.regions["primary"])
-        endpoint = (aurora.describe_global(rds, identifier) or {}).get("Endpoint")
+        primary = self.plan.regions["primary"]
+        described = aurora.describe_global(self.ctx.aws.client("rds", primary), identifier)
+        endpoint = (described or {}).get("Endpoint")
         if not endpoint:
-            return
+            # Deploying on would leave the functions on a regional cluster endpoint, which
+            # turns read-only (or disappears) after a switchover or failover.
+            state = "does not exist" if described is None else "reports no writer endpoint"
+            if not required:
+                self.ctx.console.progress(
+                    f"    note: Aurora global cluster {identifier} {state}: "
+                    f"{names.writer_endpoint_parameter(self.plan.env)} not updated (the regional "
+                    "SAM stacks need it; their deploy stops until it exists)"
+                )
+                return
+            raise DrctlError(
+                f"Aurora global cluster {identifier} ({primary}) {state}, so the functions "
+                f"cannot be pointed at the global writer endpoint "
+                f"({names.writer_endpoint_parameter(self.plan.env)}); the regional SAM stacks "
+                "were not deployed. Check `aws rds describe-global-clusters --region "
+                f"{primary} --global-cluster-identifier {identifier}` (Status available, a "
+                "writer member, an Endpoint): deploy the aurora stacks first (drctl deploy "
+                "--only aurora-primary aurora-secondary) or wait until it is available, then "
+                "re-run."
+            )
         name = names.writer_endpoint_parameter(self.plan.env)
         for region in self.plan.region_list():
             ssm = self.ctx.aws.client("ssm", region)
@@ -142,6 +172,7 @@ class Deployer:
         params = assemble(spec, template, resolved, self.options.overrides, state)
         if params.missing:
             raise DrctlError(missing_advice(spec, params.missing))
+        self._guard_engine_upgrade(spec, template, params.values, state)
         source = artifacts.template_source(self.ctx, self.plan, spec, template, may_create=True)
         assert source is not None  # may_create=True always yields a source
         change_set = cfn.create_change_set(
@@ -163,6 +194,44 @@ class Deployer:
         self.outputs[spec.id] = final.outputs if final else {}
         action = "recreated" if recreated else "created" if state is None else "updated"
         return Outcome(spec, action, params.values)
+
+    def _guard_engine_upgrade(
+        self,
+        spec: StackSpec,
+        template: Template,
+        values: dict[str, str],
+        state: StackState | None,
+    ) -> None:
+        """Refuse to let CloudFormation change an Aurora stack's EngineVersion while a member of
+        the global cluster runs another one. The plan feeds the secondary's version from the
+        primary's output, so a deploy would upgrade the primary first; AWS wants the
+        secondaries first, and the members must match for a managed switchover or failover.
+        The upgrade is done explicitly (docs/deploy.md "Upgrading Aurora"); this deploy then
+        only records the version the clusters already run."""
+        target = values.get(ENGINE_VERSION)
+        if state is None or target is None or target == state.parameters.get(ENGINE_VERSION):
+            return
+        kinds = {
+            str((r or {}).get("Type")) for r in (template.document.get("Resources") or {}).values()
+        }
+        if not kinds & _AURORA_TYPES:
+            return
+        identifier = names.global_cluster(self.plan.env)
+        members = aurora.member_versions(self.ctx, self.plan.regions["primary"], identifier)
+        behind = [m for m in members if m.version != target]
+        if not behind:
+            return
+        listed = ", ".join(
+            f"{m.cluster.identifier} ({m.cluster.region}, "
+            f"{'writer' if m.is_writer else 'secondary'}) runs {m.version}"
+            for m in behind
+        )
+        raise Refused(
+            f"{spec.name}: {ENGINE_VERSION} would change from "
+            f"{state.parameters.get(ENGINE_VERSION)} to {target}, but {listed}. Upgrade "
+            "explicitly, secondary cluster first, then the primary (docs/deploy.md, "
+            f'"Upgrading Aurora"); then re-run this deploy to record {target}.'
+        )
 
     def _preview(self, spec: StackSpec, cfn: CloudFormation, state: StackState | None) -> Outcome:
         resolved, pending = resolve_parameters(spec, self.outputs)
@@ -222,21 +291,73 @@ class Deployer:
     # -- SAM stacks --------------------------------------------------------------------------
 
     def _sam(self, spec: StackSpec, cfn: CloudFormation, state: StackState | None) -> Outcome:
+        resolved, pending = resolve_parameters(spec, self.outputs)
+        if pending and not self.options.dry_run:
+            ref = pending[0]
+            raise DrctlError(
+                f"{spec.name}: parameter source {ref.placeholder()} is not available: "
+                f"deploy {ref.stack_id} first"
+            )
+        given = {  # a dry run shows pending references as <from id.Output>
+            key: resolved.get(key, value.placeholder() if isinstance(value, OutputRef) else value)
+            for key, value in spec.parameters.items()
+        }
+        values = sam.sam_parameters(
+            spec,
+            root=self.plan.root,
+            env=self.plan.env,
+            given=given,
+            overrides=self.options.overrides,
+        )
+        notes: list[str] = []
+        if sam.REVISION in sam.sam_template(self.plan.root).parameters:
+            values[sam.REVISION] = self._revision(spec, values, notes)
         argv = sam.deploy_command(
-            spec, env=self.plan.env, root=self.plan.root, profile=self.ctx.aws.profile
+            spec, root=self.plan.root, parameters=values, profile=self.ctx.aws.profile
         )
         if self.options.dry_run:
             if state is not None:
                 self.outputs[spec.id] = state.outputs
             action = "new (sam)" if state is None else f"sam decides (now {state.status})"
-            return Outcome(spec, action, {"Environment": self.plan.env}, [shlex.join(argv)])
+            return Outcome(spec, action, values, [*notes, shlex.join(argv)])
         self.ctx.console.progress(f"    $ {shlex.join(argv)}")
         code = self.ctx.runner(argv, self.plan.root)
         if code != 0:
             raise StackOperationFailed(f"sam deploy of {spec.name} exited {code}")
         final = cfn.describe(spec.name)
         self.outputs[spec.id] = final.outputs if final else {}
-        return Outcome(spec, "deployed (sam)", {"Environment": self.plan.env})
+        return Outcome(spec, "deployed (sam)", values)
+
+    def _revision(self, spec: StackSpec, values: dict[str, str], notes: list[str]) -> str:
+        """sam.deploy_revision over the build, the values and what the SSM-typed parameters
+        resolve to in this stack's region, read now (CloudFormation resolves them at deploy)."""
+        build = sam.built_template(self.plan.root).parent
+        if not build.is_dir():
+            notes.append(f"{sam.REVISION} needs a build: run `make build`")
+            return "<computed at deploy>"
+        declared = sam.sam_template(self.plan.root).parameters
+        ssm = self.ctx.aws.client("ssm", spec.region)
+        resolved: dict[str, str] = {}
+        for name, path in sam.ssm_paths(declared, values).items():
+            try:
+                resolved[path] = ssm.get_parameter(Name=path)["Parameter"]["Value"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ParameterNotFound":
+                    raise
+                missing = (
+                    f"SSM parameter {path} ({spec.region}, for {name}) does not exist: deploy "
+                    "the params stacks first (or create it: docs/deploy.md, prerequisites)"
+                )
+                if not self.options.dry_run:
+                    raise DrctlError(f"{spec.name}: {missing}") from exc
+                notes.append(f"{sam.REVISION} computed at deploy: {missing}")
+                return "<computed at deploy>"
+        revision = sam.deploy_revision(sam.code_digest(build), values, resolved)
+        self.ctx.console.progress(
+            f"    {sam.REVISION}={revision} (build + {len(values)} parameters + "
+            f"{len(resolved)} SSM values)"
+        )
+        return revision
 
 
 def _report(ctx: Context, plan: Plan, outcomes: list[Outcome], *, dry_run: bool) -> None:
@@ -261,6 +382,10 @@ def run(ctx: Context, options: DeployOptions) -> int:
     unknown = sorted(options.only - set(plan.ids()))
     if unknown:
         raise UsageError(f"--only: unknown stack id(s) {', '.join(unknown)}; plan has {plan.ids()}")
+    declared = {s.id: set(load_template(plan.source_path(s)).parameters) for s in plan.stacks}
+    unknown = unknown_overrides(options.overrides, declared)
+    if unknown:
+        raise UsageError("; ".join(unknown))
     wants_sam = any(s.is_sam for s in plan.stacks if not options.only or s.id in options.only)
     if wants_sam and not options.dry_run:
         problem = sam.build_problem(plan.root)

@@ -85,3 +85,25 @@ def missing_parameters(spec: StackSpec, missing: tuple[str, ...]) -> tuple[str, 
 def missing_advice(spec: StackSpec, missing: tuple[str, ...]) -> str:
     what, fix = missing_parameters(spec, missing)
     return f"{what}: {fix}"
+
+
+def unknown_overrides(
+    overrides: tuple[ParamOverride, ...], declared: dict[str, set[str]]
+) -> list[str]:
+    """--param values that no stack would take (`declared`: stack id -> declared parameter
+    names): a mistyped stack id or key must not be ignored in silence."""
+    problems = []
+    for override in overrides:
+        if override.stack_id is not None:
+            if override.stack_id not in declared:
+                problems.append(
+                    f"--param {override.stack_id}.{override.key}: no stack with that id"
+                )
+            elif override.key not in declared[override.stack_id]:
+                problems.append(
+                    f"--param {override.stack_id}.{override.key}: that stack's template declares "
+                    f"no parameter {override.key}"
+                )
+        elif not any(override.key in names for names in declared.values()):
+            problems.append(f"--param {override.key}: no template of the plan declares it")
+    return problems

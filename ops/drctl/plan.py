@@ -78,6 +78,10 @@ class Plan:
             raise PlanError(f"stack {spec.id} has no template (kind {spec.kind})")
         return self.infra_dir / spec.template
 
+    def source_path(self, spec: StackSpec) -> Path:
+        """The template a stack is made from: its infra-global file, or template.yaml (SAM)."""
+        return self.root / "template.yaml" if spec.is_sam else self.template_path(spec)
+
     def get(self, stack_id: str) -> StackSpec:
         for spec in self.stacks:
             if spec.id == stack_id:

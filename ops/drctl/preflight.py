@@ -3,7 +3,9 @@
 Checks, in both regions: credentials and reachability; stacks of the plan in a failed or busy
 state; resources that already use our names but no stack of the plan owns (global tables,
 documents buckets, the global cluster); unbuilt or stale SAM artifacts; parameters a template
-requires (no Default) that neither the plan nor --param supplies.
+requires (no Default) that neither the plan nor --param supplies; the chosen AZ IDs (zones of
+the region, every interface endpoint service and Lambda offered there); reserved concurrency
+against the account's Lambda quota.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.drctl import aurora, names, sam, storage
+from ops.drctl import aurora, capacity, names, sam, storage
 from ops.drctl.cfn import FAILED_STATES, StackState
 from ops.drctl.context import Context
-from ops.drctl.errors import EXIT_OK, EXIT_PROBLEMS, PlanError
+from ops.drctl.errors import EXIT_OK, EXIT_PROBLEMS, DrctlError, PlanError
 from ops.drctl.params import ParamOverride, assemble, missing_parameters
 from ops.drctl.plan import ROLES, OutputRef, Plan, StackSpec, read_regions
 from ops.drctl.template import ParameterDecl, load_template
@@ -39,6 +41,7 @@ class Preflight:
         self.owned: set[str] = set()
         self.ssm_checked: dict[str, set[str]] = {}
         self.published: set[tuple[str, str]] = set()  # (region, SSM path) the plan creates
+        self.sam_values: dict[str, dict[str, str]] = {}  # stack id -> what deploy would pass
 
     def add(self, where: str, what: str, fix: str) -> None:
         self.problems.append(Problem(where, what, fix))
@@ -55,8 +58,11 @@ class Preflight:
         self._tables(plan)
         self._buckets(plan)
         self._global_cluster(plan)
+        self._engine_versions(plan)
         self._sam_build(plan)
         self._parameters(plan)
+        self._zones(plan)
+        self._concurrency(plan)
         return self.problems
 
     def _reachable(self) -> bool:
@@ -141,6 +147,34 @@ class Preflight:
             )
             return  # one global cluster, visible from both regions
 
+    def _engine_versions(self, plan: Plan) -> None:
+        """Members of the global cluster on different versions (a half-done upgrade), or on
+        another version than the Aurora stacks record (a rebuilt secondary would not join)."""
+        identifier = names.global_cluster(plan.env)
+        if identifier not in self.owned:
+            return
+        members = aurora.member_versions(self.ctx, plan.regions["primary"], identifier)
+        versions = sorted({m.version for m in members})
+        if len(versions) > 1:
+            listed = ", ".join(f"{m.cluster.identifier} {m.version}" for m in members)
+            self.add(
+                plan.regions["primary"],
+                f"the members of {identifier} run different engine versions ({listed}); "
+                "a managed switchover or failover needs the same version",
+                'finish the upgrade, secondary first (docs/deploy.md, "Upgrading Aurora")',
+            )
+            return
+        for spec in plan.stacks:
+            state = self.states.get(spec.id)
+            recorded = state.parameters.get("EngineVersion") if state else None
+            if recorded and versions and recorded != versions[0]:
+                self.add(
+                    spec.region,
+                    f"{spec.name} records EngineVersion {recorded} but the clusters run "
+                    f"{versions[0]}: a cluster rebuilt from it would not match",
+                    f"record it: drctl deploy --param aurora-primary.EngineVersion={versions[0]}",
+                )
+
     def _sam_build(self, plan: Plan) -> None:
         if not any(spec.is_sam for spec in plan.stacks):
             return
@@ -175,9 +209,105 @@ class Preflight:
         source = plan.root / "template.yaml"
         if not source.is_file():
             return
-        pairs = [o.split("=", 1) for o in sam.parameter_overrides(plan.root, plan.env, spec.role)]
-        values = {key: value.strip('"') for key, value in pairs}
-        self._check_values(spec.name, spec.region, load_template(source).parameters, values)
+        values = self._sam_values(plan, spec)
+        if values is not None:
+            self.sam_values[spec.id] = values
+            self._check_values(spec.name, spec.region, load_template(source).parameters, values)
+
+    def _sam_values(self, plan: Plan, spec: StackSpec) -> dict[str, str] | None:
+        """What drctl deploy would pass this regional stack (references count as given)."""
+        given = {k: v if isinstance(v, str) else "" for k, v in spec.parameters.items()}
+        try:
+            return sam.sam_parameters(
+                spec, root=plan.root, env=plan.env, given=given, overrides=self.overrides
+            )
+        except DrctlError as exc:
+            self.add("plan", str(exc), "fix the plan's parameters or --param for this stack")
+            return None
+
+    def _zones(self, plan: Plan) -> None:
+        """Each network stack's AZ IDs: zones of its region, offering every interface endpoint
+        service the template creates and Lambda (functions run in those subnets)."""
+        for spec in plan.stacks:
+            if spec.is_sam:
+                continue
+            template = load_template(plan.template_path(spec))
+            decl = template.parameters.get(AZ_IDS)
+            if decl is None:
+                continue
+            given = {k: v for k, v in spec.parameters.items() if isinstance(v, str)}
+            try:
+                values = assemble(spec, template, given, self.overrides, self.states.get(spec.id))
+            except PlanError:
+                continue  # _parameters reported it
+            chosen = values.values.get(AZ_IDS, decl.default or "")
+            count_decl = template.parameters.get(AZ_COUNT)
+            count = int(values.values.get(AZ_COUNT, (count_decl.default if count_decl else 0)) or 0)
+            az_ids = decl.items(chosen)[: count or None] if chosen else []
+            fix = f"choose others: --param {spec.id}.{AZ_IDS}=id1,id2,id3 (or edit the plan)"
+            if len(az_ids) < count:
+                self.add(
+                    spec.region,
+                    f"{spec.name}: {AZ_COUNT}={count} but {AZ_IDS} names {len(az_ids)} zone(s)",
+                    fix,
+                )
+                continue
+            services = [*capacity.interface_services(template.document, spec.region)]
+            services.append(capacity.lambda_service(spec.region))
+            report = capacity.zone_report(self.ctx.aws.client("ec2", spec.region), az_ids, services)
+            if report.unknown:
+                self.add(
+                    spec.region,
+                    f"{spec.name}: {AZ_IDS} {', '.join(report.unknown)}: no available zone "
+                    f"of {spec.region} has that ID (available: {', '.join(report.offered)})",
+                    fix,
+                )
+            for service, lacking in report.missing.items():
+                what = (
+                    f"Lambda is not offered in {report.label(lacking)} (the {service} endpoint "
+                    "service does not list it): functions with a subnet there fail to create"
+                    if service == capacity.lambda_service(spec.region)
+                    else f"interface endpoint service {service} is not offered in "
+                    f"{report.label(lacking)}: the endpoint fails to create in that subnet"
+                )
+                self.add(spec.region, f"{spec.name}: {what}", fix)
+
+    def _concurrency(self, plan: Plan) -> None:
+        """Reserved concurrency of the regional stacks against each region's Lambda quota."""
+        by_region: dict[str, list[tuple[StackSpec, list[capacity.Reservation]]]] = {}
+        for spec in plan.stacks:
+            if not spec.is_sam or not (plan.root / "template.yaml").is_file():
+                continue
+            values = self.sam_values.get(spec.id)
+            if values is None:
+                continue  # its parameters are already reported as a problem
+            template = sam.sam_template(plan.root)
+            wanted = capacity.reservations(template.document, values, template.parameters)
+            by_region.setdefault(spec.region, []).append((spec, wanted))
+        for region, stacks in by_region.items():
+            wanted = [r for _, rs in stacks for r in rs]
+            if not wanted:
+                continue
+            verdict = capacity.concurrency_verdict(self.ctx.aws.client("lambda", region), wanted)
+            if verdict.fits:
+                continue
+            parts = ", ".join(f"{r.logical_id} {r.amount}" for r in wanted)
+            knobs = sorted(
+                {f"{spec.id}.{r.parameter}" for spec, rs in stacks for r in rs if r.parameter}
+            )
+            self.add(
+                region,
+                f"{', '.join(s.name for s, _ in stacks)} reserve{'s' if len(stacks) == 1 else ''} "
+                f"{verdict.wanted} concurrent executions ({parts}); the account's Lambda quota "
+                f"here is {verdict.limit} with {verdict.unreserved} unreserved, and Lambda keeps "
+                f"{capacity.MIN_UNRESERVED} unreserved: the deploy would fail ('decreases "
+                "account's UnreservedConcurrentExecution below its minimum value')",
+                f"request a quota of at least {verdict.quota_needed}: aws service-quotas "
+                f"request-service-quota-increase --region {region} --service-code lambda "
+                f"--quota-code {capacity.LAMBDA_CONCURRENCY_QUOTA} --desired-value "
+                f"{max(verdict.quota_needed, 1000)} (docs/deploy.md, prerequisites); or, for a "
+                f"dev account, reserve less: " + " ".join(f"--param {knob}=N" for knob in knobs),
+            )
 
     def _check_values(
         self, stack: str, region: str, declared: dict[str, ParameterDecl], values: dict[str, str]
@@ -211,6 +341,8 @@ class Preflight:
             )
 
 
+AZ_IDS = "AvailabilityZoneIds"
+AZ_COUNT = "AzCount"
 _SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9:]+)\}")
 
 

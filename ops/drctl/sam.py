@@ -1,20 +1,23 @@
-"""The regional SAM stacks: `sam deploy` through an injectable runner, and build freshness."""
+"""The regional SAM stacks: their parameters, the DeployRevision that makes a configuration
+change reach the `live` alias, `sam deploy` through an injectable runner, and build freshness."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ops.drctl.errors import DrctlError
+from ops.drctl.errors import DrctlError, PlanError, UsageError
+from ops.drctl.params import ParamOverride
 from ops.drctl.plan import StackSpec
-from ops.drctl.template import load_template
+from ops.drctl.template import ParameterDecl, Template, load_template
 
 CommandRunner = Callable[[Sequence[str], Path], int]
 
-_SSM_TYPE = "AWS::SSM::Parameter::Value"
+REVISION = "DeployRevision"
 _DEV_PREFIX = "/dr-payment/dev/"
 
 
@@ -41,36 +44,102 @@ def built_template(root: Path) -> Path:
     return root / ".aws-sam" / "build" / "template.yaml"
 
 
-def parameter_overrides(root: Path, env: str, role: str) -> list[str]:
-    """Environment, plus what template.yaml declares of: RegionRole, DeployRevision (empty:
-    SAM's own version hash) and, outside dev, every SSM-typed parameter moved to this env.
+def sam_template(root: Path) -> Template:
+    return load_template(root / "template.yaml")
 
+
+def sam_parameters(
+    spec: StackSpec,
+    *,
+    root: Path,
+    env: str,
+    given: Mapping[str, str] | None = None,
+    overrides: Sequence[ParamOverride] = (),
+) -> dict[str, str]:
+    """Every parameter value drctl passes to one regional stack, DeployRevision aside.
+
+    In order, later wins: Environment; RegionRole; outside dev, every SSM-typed parameter moved
+    from its /dr-payment/dev/ default to this env (a default cannot depend on Environment); the
+    plan's values for this stack (`given`, references already resolved); `--param [ID.]KEY=V`.
     A command-line --parameter-overrides REPLACES samconfig's list and SAM keeps a deployed
-    stack's previous value for anything left out, so the list must be complete. The SSM
-    parameters' defaults are the dev paths (a default cannot depend on Environment).
+    stack's previous value for anything left out, so the list is complete.
     """
-    overrides = [f"Environment={env}"]
-    source = root / "template.yaml"
-    declared = load_template(source).parameters if source.is_file() else {}
+    template = sam_template(root)
+    declared = template.parameters
+    values = {"Environment": env}
     if "RegionRole" in declared:
-        overrides.append(f"RegionRole={role}")
-    if "DeployRevision" in declared:
-        overrides.append('DeployRevision=""')
+        values["RegionRole"] = spec.role
     for decl in declared.values():
-        if env != "dev" and decl.type.startswith(_SSM_TYPE) and _DEV_PREFIX in (decl.default or ""):
-            path = (decl.default or "").replace(_DEV_PREFIX, f"/dr-payment/{env}/")
-            overrides.append(f"{decl.name}={path}")
-    return overrides
+        if env != "dev" and decl.is_ssm_path and _DEV_PREFIX in (decl.default or ""):
+            values[decl.name] = (decl.default or "").replace(_DEV_PREFIX, f"/dr-payment/{env}/")
+    values.update(given or {})
+    for override in overrides:
+        if override.applies_to(spec, template):
+            values[override.key] = override.value
+    if REVISION in values:
+        raise UsageError(f"{spec.id}: {REVISION} is computed by drctl (code + parameters + SSM)")
+    undeclared = sorted(set(values) - set(declared))
+    if undeclared:
+        listed = ", ".join(undeclared)
+        raise PlanError(f"{spec.id}: parameter(s) {listed} not declared in template.yaml")
+    return values
 
 
-def deploy_command(spec: StackSpec, *, env: str, root: Path, profile: str | None) -> list[str]:
+def ssm_paths(declared: Mapping[str, ParameterDecl], values: Mapping[str, str]) -> dict[str, str]:
+    """{parameter name: SSM path} of the SSM-typed parameters, as this deploy names them."""
+    paths = {}
+    for decl in declared.values():
+        path = values.get(decl.name, decl.default)
+        if decl.is_ssm_path and path:
+            paths[decl.name] = path
+    return paths
+
+
+def code_digest(build_dir: Path) -> str:
+    """SHA-256 over every built file (path and content, sorted; no mtimes): the same build
+    gives the same digest on any machine. Bytecode caches are skipped."""
+    digest = hashlib.sha256()
+    files = sorted(
+        path
+        for path in build_dir.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+    for path in files:
+        digest.update(path.relative_to(build_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def deploy_revision(code: str, values: Mapping[str, str], ssm_values: Mapping[str, str]) -> str:
+    """The DeployRevision: 10 hex chars of SHA-256 over the built code's digest, the parameter
+    values and the values the SSM-typed parameters resolve to. SAM names the published version
+    after it (AutoPublishCodeSha256), so a change to any of them publishes a new version and
+    moves `live`; an unchanged deploy keeps the version it has."""
+    digest = hashlib.sha256(b"code\0" + code.encode())
+    for key, value in sorted(values.items()):
+        if key != REVISION:
+            digest.update(f"param\0{key}\0{value}\0".encode())
+    for path, value in sorted(ssm_values.items()):
+        digest.update(f"ssm\0{path}\0{value}\0".encode())
+    return digest.hexdigest()[:10]
+
+
+def _quoted(value: str) -> str:
+    """SAM CLI joins the overrides and splits them again on spaces: quote what would split."""
+    if value and not any(ch.isspace() or ch in "\"'" for ch in value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def deploy_command(
+    spec: StackSpec, *, root: Path, parameters: Mapping[str, str], profile: str | None
+) -> list[str]:
     """`sam deploy` for one regional stack, from the BUILT template.
 
-    samconfig.toml sets template_file = template.yaml globally, which would make a bare
-    `sam deploy --config-env X` package src/ unbuilt (no dependencies); so the built template
-    is named, and the config file given by absolute path (SAM otherwise looks for it next to
-    the template). Stack name, region, S3 prefix and tags follow the plan, not samconfig's dev
-    values.
+    The built template is named (a bare `sam deploy --config-env X` with a template_file would
+    package src/ unbuilt, without dependencies), and the config file given by absolute path (SAM
+    otherwise looks for it next to the template). Stack name, region, S3 prefix, tags and every
+    parameter follow the plan, not samconfig's dev values.
     """
     argv = [
         "sam",
@@ -88,10 +157,10 @@ def deploy_command(spec: StackSpec, *, env: str, root: Path, profile: str | None
         "--s3-prefix",
         spec.name,
         "--parameter-overrides",
-        *parameter_overrides(root, env, spec.role),
+        *(f"{key}={_quoted(value)}" for key, value in parameters.items()),
         "--tags",
         "project=dr-payment",
-        f"environment={env}",
+        f"environment={parameters.get('Environment', '')}",
         f"region-role={spec.role}",
         "--no-confirm-changeset",
         "--no-fail-on-empty-changeset",

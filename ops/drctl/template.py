@@ -59,12 +59,22 @@ class ParameterDecl:
         """An SSM-typed parameter: its value is a parameter name CloudFormation resolves."""
         return self.type.startswith("AWS::SSM::Parameter::Value")
 
+    @property
+    def is_list(self) -> bool:
+        return self.type == "CommaDelimitedList" or self.type.startswith("List<")
+
+    def items(self, value: str) -> list[str]:
+        """The value as CloudFormation sees it: one item, or the comma-separated items of a list."""
+        return [item.strip() for item in value.split(",")] if self.is_list else [value]
+
     def violation(self, value: str) -> str | None:
-        """Why CloudFormation would reject `value` (AllowedValues / AllowedPattern), if it would."""
-        if self.allowed_values and value not in self.allowed_values:
-            return f"{self.name}={value!r} is not one of {list(self.allowed_values)}"
-        if self.allowed_pattern and not re.fullmatch(self.allowed_pattern, value):
-            return f"{self.name}={value!r} does not match {self.allowed_pattern}"
+        """Why CloudFormation would reject `value` (AllowedValues / AllowedPattern), if it would.
+        On a list type both apply to each item, as CloudFormation applies them."""
+        for item in self.items(value):
+            if self.allowed_values and item not in self.allowed_values:
+                return f"{self.name}={item!r} is not one of {list(self.allowed_values)}"
+            if self.allowed_pattern and not re.fullmatch(self.allowed_pattern, item):
+                return f"{self.name}={item!r} does not match {self.allowed_pattern}"
         return None
 
 

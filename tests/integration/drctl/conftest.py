@@ -132,6 +132,113 @@ def emulate_change_set_outputs(client: Any, service: str, region: str) -> None:
     client.meta.events.register("after-call.cloudformation.ExecuteChangeSet", refresh)
 
 
+def _global_clusters_of(template_body: str, parameters: dict[str, str]) -> list[dict[str, Any]]:
+    """(logical id, identifier, properties) of the AWS::RDS::GlobalCluster resources, with
+    ${Param} substituted (the fixture templates use nothing else)."""
+    from ops.drctl.template import parse_template
+
+    found = []
+    for logical_id, resource in (parse_template(template_body).get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::RDS::GlobalCluster":
+            continue
+        props = dict(resource.get("Properties") or {})
+        for key, value in props.items():
+            if isinstance(value, dict) and "Fn::Sub" in value:
+                text = value["Fn::Sub"]
+                for name, given in parameters.items():
+                    text = text.replace("${" + name + "}", given)
+                props[key] = text
+            elif isinstance(value, dict) and "Ref" in value:
+                props[key] = parameters.get(value["Ref"], "")
+        found.append({"LogicalResourceId": logical_id, **props})
+    return found
+
+
+def emulate_global_cluster_resource(client: Any, service: str, region: str) -> None:
+    """moto 5.2's CloudFormation skips AWS::RDS::GlobalCluster (the stack still completes): make
+    it on RDS when the change set runs, and list it among the stack's resources, as AWS does."""
+    if service != "cloudformation":
+        return
+    from moto.cloudformation.models import cloudformation_backends
+
+    def stack_of(name: str) -> Any:
+        backend = cloudformation_backends[ACCOUNT][region]
+        return next((s for s in backend.stacks.values() if name in (s.name, s.stack_id)), None)
+
+    def create(context: dict[str, Any], **_: Any) -> None:
+        stack = stack_of(context["drctl_test_params"]["StackName"])
+        rds = boto3.client("rds", region_name=region)
+        for found in _global_clusters_of(stack.template, dict(stack.parameters)):
+            identifier = found["GlobalClusterIdentifier"]
+            if rds.describe_global_clusters()["GlobalClusters"]:
+                continue  # one per environment; a re-run updates nothing here
+            rds.create_global_cluster(
+                GlobalClusterIdentifier=identifier,
+                Engine=found.get("Engine", "aurora-mysql"),
+                EngineVersion=found.get("EngineVersion") or "8.0.mysql_aurora.3.10.0",
+                DeletionProtection=bool(found.get("DeletionProtection", False)),
+            )
+
+    def listed(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        stack = stack_of(context["drctl_test_params"]["StackName"])
+        if stack is None or not parsed.get("StackResourceSummaries"):
+            return
+        existing = {
+            g["GlobalClusterIdentifier"]
+            for g in boto3.client("rds", region_name=region).describe_global_clusters()[
+                "GlobalClusters"
+            ]
+        }
+        summaries = parsed["StackResourceSummaries"]
+        for found in _global_clusters_of(stack.template, dict(stack.parameters)):
+            if found["GlobalClusterIdentifier"] in existing:
+                summaries.append(
+                    {
+                        "LogicalResourceId": found["LogicalResourceId"],
+                        "PhysicalResourceId": found["GlobalClusterIdentifier"],
+                        "ResourceType": "AWS::RDS::GlobalCluster",
+                        "ResourceStatus": "CREATE_COMPLETE",
+                    }
+                )
+
+    client.meta.events.register("after-call.cloudformation.ExecuteChangeSet", create)
+    client.meta.events.register("after-call.cloudformation.ListStackResources", listed)
+
+
+DEFAULT_LAMBDA_QUOTA = 1000  # AWS's default Concurrent executions per region
+
+
+def emulate_lambda_account_settings(quota: dict[str, int]) -> Callable[[Any, str, str], None]:
+    """moto 5.2 has no GetAccountSettings (404 "Not yet implemented"): answer it as AWS does,
+    from a per-region quota the test sets (default 1,000) and the reservations of the
+    functions moto holds."""
+
+    def hook(client: Any, service: str, region: str) -> None:
+        if service != "lambda":
+            return
+        from moto.awslambda.models import lambda_backends
+
+        def answer(model: Any, **_: Any) -> Any:
+            if model.name != "GetAccountSettings":
+                return None
+            limit = quota.get(region, DEFAULT_LAMBDA_QUOTA)
+            functions = lambda_backends[ACCOUNT][region].list_functions()
+            reserved = sum(int(fn.reserved_concurrency or 0) for fn in functions)
+            return _ok(
+                {
+                    "AccountLimit": {
+                        "ConcurrentExecutions": limit,
+                        "UnreservedConcurrentExecutions": limit - reserved,
+                    },
+                    "AccountUsage": {"FunctionCount": len(functions)},
+                }
+            )
+
+        client.meta.events.register("before-call", answer)
+
+    return hook
+
+
 @dataclass
 class FakeSam:
     """Stands in for `sam deploy`: records the command (also in the recorder's sequence, as
@@ -164,6 +271,7 @@ class Harness:
     sam: FakeSam
     factory: ClientFactory
     answers: list[str] = field(default_factory=list)
+    lambda_quota: dict[str, int] = field(default_factory=dict)  # region -> ConcurrentExecutions
 
     def drctl(self, *argv: str, env: str = ENV) -> Result:
         out, err = io.StringIO(), io.StringIO()
@@ -179,7 +287,7 @@ class Harness:
 
     def add_hook(self, hook: Callable[[Any, str, str], None]) -> None:
         """A further client hook: clients are made again, with it."""
-        self.factory = ClientFactory(hooks=[*default_hooks(self.recorder), hook])
+        self.factory = ClientFactory(hooks=[*default_hooks(self.recorder, self.lambda_quota), hook])
 
     def _ask(self, prompt: str) -> str:
         if not self.answers:
@@ -191,14 +299,23 @@ class Harness:
         return boto3.client(service, region_name=region)
 
 
-def default_hooks(recorder: Recorder) -> list[Callable[[Any, str, str], None]]:
-    return [recorder.hook, emulate_aurora_global, emulate_change_set_outputs]
+def default_hooks(
+    recorder: Recorder, lambda_quota: dict[str, int]
+) -> list[Callable[[Any, str, str], None]]:
+    return [
+        recorder.hook,
+        emulate_lambda_account_settings(lambda_quota),
+        emulate_aurora_global,
+        emulate_change_set_outputs,  # before the global cluster emulation: it reads the stack
+        emulate_global_cluster_resource,
+    ]
 
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     plan = write_project(tmp_path)
     recorder = Recorder()
+    quota: dict[str, int] = {}
     with mock_aws():
-        factory = ClientFactory(hooks=default_hooks(recorder))
-        yield Harness(tmp_path, plan, recorder, FakeSam(recorder), factory)
+        factory = ClientFactory(hooks=default_hooks(recorder, quota))
+        yield Harness(tmp_path, plan, recorder, FakeSam(recorder), factory, lambda_quota=quota)

@@ -77,9 +77,7 @@ def deploy_everything(h: Harness) -> None:
 
 def _aurora(h: Harness) -> None:
     east, west = h.client("rds", PRIMARY), h.client("rds", SECONDARY)
-    east.create_global_cluster(
-        GlobalClusterIdentifier=GLOBAL, Engine="aurora-mysql", DeletionProtection=True
-    )
+    # the global cluster itself comes from the aurora-primary stack (conftest's emulation)
     east.create_db_cluster(
         DBClusterIdentifier=CLUSTERS["primary"],
         Engine="aurora-mysql",

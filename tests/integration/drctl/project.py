@@ -32,12 +32,52 @@ def _marker(extra_params: str = "", value: str = "!Ref Environment", outputs: st
     ) % (extra_params, value, outputs)
 
 
+NETWORK_TEMPLATE = textwrap.dedent(
+    """\
+    AWSTemplateFormatVersion: "2010-09-09"
+    Parameters:
+      Environment: {Type: String}
+      Marker: {Type: String}
+      VpcCidr: {Type: String}
+      AzCount: {Type: String, Default: "3"}
+      AvailabilityZoneIds:
+        Type: CommaDelimitedList
+        AllowedPattern: ^[a-z]{2,4}[0-9]-az[0-9]{1,2}$
+    Conditions:
+      Never: !Equals [a, b]  # the endpoints are read by preflight, never made in moto
+    Resources:
+      MarkerParameter:
+        Type: AWS::SSM::Parameter
+        Properties:
+          Name: !Sub /it/${Environment}/${Marker}
+          Type: String
+          Value: !Ref VpcCidr
+      SecretsManagerEndpoint:
+        Type: AWS::EC2::VPCEndpoint
+        Condition: Never
+        Properties:
+          VpcId: vpc-0
+          VpcEndpointType: Interface
+          ServiceName: !Sub com.amazonaws.${AWS::Region}.secretsmanager
+      SqsEndpoint:
+        Type: AWS::EC2::VPCEndpoint
+        Condition: Never
+        Properties:
+          VpcId: vpc-0
+          VpcEndpointType: Interface
+          ServiceName: !Sub com.amazonaws.${AWS::Region}.sqs
+    Outputs:
+      VpcId:
+        Value: !Sub vpc-${Marker}-${Environment}
+    """
+)
+AZ_IDS = {
+    "primary": ["use1-az1", "use1-az2", "use1-az4"],
+    "secondary": ["usw2-az1", "usw2-az2", "usw2-az3"],
+}
+
 TEMPLATES = {
-    "network.yaml": _marker(
-        "  VpcCidr: {Type: String}",
-        "!Ref VpcCidr",
-        "Outputs:\n  VpcId:\n    Value: !Sub vpc-${Marker}-${Environment}\n",
-    ),
+    "network.yaml": NETWORK_TEMPLATE,
     "peering.yaml": _marker(
         "  PeerVpcId: {Type: String}\n  PeerRegion: {Type: String}",
         "!Sub ${PeerVpcId}@${PeerRegion}",
@@ -49,6 +89,18 @@ TEMPLATES = {
     "keys.yaml": _marker(),
     "tables.yaml": _marker(),
     "aurora.yaml": _marker(),
+    # moto's CloudFormation skips AWS::RDS::GlobalCluster: conftest's emulation makes it on RDS
+    "aurora-primary.yaml": _marker(
+        "  EngineVersion: {Type: String, Default: 8.0.mysql_aurora.3.10.0}",
+        "!Ref EngineVersion",
+        "  GlobalCluster:\n"
+        "    Type: AWS::RDS::GlobalCluster\n"
+        "    Properties:\n"
+        "      GlobalClusterIdentifier: !Sub dr-payment-global-${Environment}\n"
+        "      Engine: aurora-mysql\n"
+        "      EngineVersion: !Ref EngineVersion\n"
+        "      DeletionProtection: true\n",
+    ),
     "dns.yaml": _marker(),
     "budget.yaml": _marker("  BudgetEmail: {Type: String}", "!Ref BudgetEmail"),
     "params.yaml": textwrap.dedent(
@@ -119,8 +171,20 @@ def _stack(
 def plan_document() -> dict[str, object]:
     ref = lambda stack, output: {"from": stack, "output": output}  # noqa: E731
     stacks = [
-        _stack("network-primary", "network.yaml", "primary", VpcCidr="10.10.0.0/16"),
-        _stack("network-secondary", "network.yaml", "secondary", VpcCidr="10.20.0.0/16"),
+        _stack(
+            "network-primary",
+            "network.yaml",
+            "primary",
+            VpcCidr="10.10.0.0/16",
+            AvailabilityZoneIds=AZ_IDS["primary"],
+        ),
+        _stack(
+            "network-secondary",
+            "network.yaml",
+            "secondary",
+            VpcCidr="10.20.0.0/16",
+            AvailabilityZoneIds=AZ_IDS["secondary"],
+        ),
         _stack(
             "peering",
             "peering.yaml",
@@ -146,7 +210,7 @@ def plan_document() -> dict[str, object]:
             Role="primary",
             ReplicaBucketName=ref("buckets-secondary", "BucketName"),
         ),
-        _stack("aurora-primary", "aurora.yaml", "primary"),
+        _stack("aurora-primary", "aurora-primary.yaml", "primary"),
         _stack("aurora-secondary", "aurora.yaml", "secondary"),
         _stack("params-primary", "params.yaml", "primary"),
         _stack("params-secondary", "params.yaml", "secondary"),
@@ -178,7 +242,20 @@ SAM_TEMPLATE = textwrap.dedent(
       SessionsTableName:
         Type: AWS::SSM::Parameter::Value<String>
         Default: /dr-payment/dev/dynamodb/sessions-table-name
-    Resources: {}
+      ParkedDepthAlarmThreshold: {Type: Number, Default: 100}
+      ProcessorReservedConcurrency: {Type: Number, Default: 25}
+      HealthReservedConcurrency: {Type: Number, Default: 5}
+    Resources:
+      PaymentProcessorFunction:
+        Type: AWS::Serverless::Function
+        Properties:
+          FunctionName: !Sub dr-payment-processor-${RegionRole}-${Environment}
+          ReservedConcurrentExecutions: !Ref ProcessorReservedConcurrency
+      HealthFunction:
+        Type: AWS::Serverless::Function
+        Properties:
+          FunctionName: !Sub dr-payment-health-${RegionRole}-${Environment}
+          ReservedConcurrentExecutions: !Ref HealthReservedConcurrency
     """
 )
 

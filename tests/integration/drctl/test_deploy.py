@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -85,14 +86,109 @@ def test_sam_stacks_deploy_the_built_template_with_this_envs_parameters(h: Harne
     assert primary[primary.index("--template-file") + 1].endswith(".aws-sam/build/template.yaml")
     assert {"--no-confirm-changeset", "--no-fail-on-empty-changeset"} <= set(primary)
     overrides = primary[primary.index("--parameter-overrides") + 1 : primary.index("--tags")]
-    assert overrides == [
+    assert overrides[:3] == [
         f"Environment={ENV}",
         "RegionRole=primary",
-        'DeployRevision=""',
         f"SessionsTableName=/dr-payment/{ENV}/dynamodb/sessions-table-name",
     ]
+    assert re.fullmatch(r"DeployRevision=[0-9a-f]{10}", overrides[3])
+    assert len(overrides) == 4
     assert secondary[secondary.index("--region") + 1] == SECONDARY
     assert "RegionRole=secondary" in secondary
+
+
+def revisions(h: Harness) -> dict[str, str]:
+    """The DeployRevision each regional stack got in the last deploy."""
+    found = {}
+    for argv in h.sam.commands:
+        stack_name = argv[argv.index("--stack-name") + 1]
+        found[stack_name] = next(a for a in argv if a.startswith("DeployRevision=")).split("=")[1]
+    return found
+
+
+def test_an_unchanged_deploy_keeps_the_revision_a_changed_ssm_value_moves_it(h: Harness) -> None:
+    assert h.drctl("deploy", *BUDGET).code == 0
+    first = revisions(h)
+    assert len(set(first.values())) == 2  # RegionRole differs, so do the revisions
+    h.sam.commands.clear()
+
+    assert h.drctl("deploy").code == 0
+    assert revisions(h) == first  # same build, parameters and SSM values: same version
+    h.sam.commands.clear()
+
+    # only the SSM value changes (a new table name, endpoint, subnet...): the path stays the same
+    name = f"/dr-payment/{ENV}/dynamodb/sessions-table-name"
+    h.client("ssm", SECONDARY).put_parameter(Name=name, Value="renamed", Overwrite=True)
+    assert h.drctl("deploy").code == 0
+    after = revisions(h)
+    primary, secondary = f"dr-payment-primary-{ENV}", f"dr-payment-secondary-{ENV}"
+    assert after[primary] == first[primary]  # its region's value did not change
+    assert after[secondary] != first[secondary]
+
+
+def test_a_changed_build_moves_the_revision(h: Harness) -> None:
+    assert h.drctl("deploy", *BUDGET).code == 0
+    first = revisions(h)
+    h.sam.commands.clear()
+    (h.root / ".aws-sam" / "build" / "handler.py").write_text("# a code change, built\n")
+
+    assert h.drctl("deploy").code == 0
+
+    assert all(revisions(h)[name] != first[name] for name in first)
+
+
+def test_param_reaches_the_regional_stacks_per_role_and_moves_the_revision(h: Harness) -> None:
+    assert h.drctl("deploy", *BUDGET).code == 0
+    first = revisions(h)
+    h.sam.commands.clear()
+
+    result = h.drctl("deploy", "--param", "sam-secondary.ParkedDepthAlarmThreshold=5000")
+
+    assert result.code == 0, result.err
+    primary, secondary = h.sam.commands
+    assert "ParkedDepthAlarmThreshold=5000" in secondary
+    assert not any(a.startswith("ParkedDepthAlarmThreshold") for a in primary)
+    after = revisions(h)
+    assert after[f"dr-payment-secondary-{ENV}"] != first[f"dr-payment-secondary-{ENV}"]
+    assert after[f"dr-payment-primary-{ENV}"] == first[f"dr-payment-primary-{ENV}"]
+
+
+def test_plan_values_for_the_regional_stacks_are_passed(h: Harness) -> None:
+    import yaml
+
+    document = yaml.safe_load(h.plan.read_text())
+    sam_primary = next(s for s in document["stacks"] if s["id"] == "sam-primary")
+    sam_primary["parameters"] = {"ParkedDepthAlarmThreshold": "250"}
+    h.plan.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    assert h.drctl("deploy", *BUDGET).code == 0
+
+    primary, secondary = h.sam.commands
+    assert "ParkedDepthAlarmThreshold=250" in primary
+    assert not any(a.startswith("ParkedDepthAlarmThreshold") for a in secondary)
+
+
+def test_a_param_the_regional_template_does_not_declare_is_refused(h: Harness) -> None:
+    result = h.drctl("deploy", "--dry-run", "--param", "sam-primary.NoSuchThing=1")
+    assert result.code == 2
+    assert "sam-primary.NoSuchThing" in result.err and "declares no parameter" in result.err
+    typo = h.drctl("deploy", "--dry-run", "--param", "ParkedDepthAlarmTreshold=1")
+    assert typo.code == 2 and "no template of the plan declares it" in typo.err
+
+
+def test_dry_run_shows_the_regional_parameters_and_revision(h: Harness) -> None:
+    assert h.drctl("deploy", *BUDGET).code == 0
+    deployed = revisions(h)[f"dr-payment-primary-{ENV}"]
+    h.sam.commands.clear()
+
+    same = h.drctl("deploy", "--dry-run")
+    changed = h.drctl("deploy", "--dry-run", "--param", "ParkedDepthAlarmThreshold=7")
+
+    assert same.code == 0 and changed.code == 0, same.err + changed.err
+    assert f"DeployRevision = {deployed}" in same.out  # nothing changed: same version
+    assert "ParkedDepthAlarmThreshold = 7" in changed.out
+    assert f"DeployRevision = {deployed}" not in changed.out
+    assert h.sam.commands == []
 
 
 def test_a_rerun_with_nothing_changed_executes_no_change_set(h: Harness) -> None:
@@ -291,3 +387,83 @@ def test_the_global_writer_endpoint_is_published_before_the_sam_stacks(h: Harnes
 @pytest.fixture
 def h(harness: Harness) -> Harness:
     return harness
+
+
+def _global_cluster_without_endpoint(client: Any, service: str, region: str) -> None:
+    """A global cluster that exists but reports no writer endpoint (e.g. while its primary is
+    still being created, or detached): DescribeGlobalClusters answers without `Endpoint`."""
+    if service != "rds":
+        return
+
+    def strip(parsed: dict[str, Any], **_: Any) -> None:
+        for cluster in parsed.get("GlobalClusters", []):
+            cluster.pop("Endpoint", None)
+
+    client.meta.events.register("after-call.rds.DescribeGlobalClusters", strip)
+
+
+def test_no_global_writer_endpoint_stops_the_deploy_before_the_sam_stacks(h: Harness) -> None:
+    h.add_hook(_global_cluster_without_endpoint)
+
+    result = h.drctl("deploy", *BUDGET)
+
+    assert result.code == 1
+    assert f"dr-payment-global-{ENV}" in result.err and "reports no writer endpoint" in result.err
+    assert "aws rds describe-global-clusters" in result.err  # what to look at
+    assert h.sam.commands == []  # no regional stack on a regional endpoint
+    assert stack("dns") not in [c.params.get("StackName") for c in h.recorder.calls]
+    name = f"/dr-payment/{ENV}/aurora/writer-endpoint"
+    value = h.client("ssm", PRIMARY).get_parameter(Name=name)["Parameter"]["Value"]
+    assert value == "regional-writer.example"  # untouched, and no SAM stack reads it
+
+
+def test_sam_stacks_alone_without_a_global_cluster_fail_clearly(h: Harness) -> None:
+    result = h.drctl("deploy", "--only", "sam-primary")
+
+    assert result.code == 1
+    assert f"dr-payment-global-{ENV}" in result.err and "does not exist" in result.err
+    assert "--only aurora-primary aurora-secondary" in result.err
+    assert h.sam.commands == []
+
+
+def test_infra_only_runs_report_a_missing_writer_endpoint_and_go_on(h: Harness) -> None:
+    result = h.drctl("deploy", "--only", "network-primary")
+
+    assert result.code == 0, result.err
+    assert "note: Aurora global cluster" in result.err and "does not exist" in result.err
+    assert executed(h) == [stack("network-primary")]
+
+
+def _run_engine(h: Harness, version: str) -> None:
+    """What `aws rds modify-db-cluster --engine-version` leaves behind (moto: the backend)."""
+    from moto.rds.models import rds_backends
+
+    for region in (PRIMARY, SECONDARY):
+        for cluster in rds_backends[ACCOUNT][region].clusters.values():
+            cluster.engine_version = version
+
+
+def test_an_engine_version_change_is_refused_until_the_clusters_run_it(h: Harness) -> None:
+    from tests.integration.drctl.environment import _aurora
+
+    assert h.drctl("deploy", *BUDGET).code == 0
+    _aurora(h)  # the two member clusters (moto's CloudFormation does not make them)
+    _run_engine(h, "8.0.mysql_aurora.3.10.0")
+    h.recorder.clear()
+
+    newer = ("--param", "aurora-primary.EngineVersion=8.0.mysql_aurora.3.10.1")
+    refused = h.drctl("deploy", *newer)
+
+    assert refused.code == 4
+    assert "dr-payment-secondary-it (us-west-2, secondary) runs 8.0.mysql_aurora.3.10.0" in (
+        refused.err
+    )
+    assert "secondary cluster first" in refused.err and "Upgrading Aurora" in refused.err
+    assert stack("aurora-primary") not in executed(h)
+    assert parameters(h, "aurora-primary", PRIMARY)["EngineVersion"] == "8.0.mysql_aurora.3.10.0"
+
+    _run_engine(h, "8.0.mysql_aurora.3.10.1")  # upgraded explicitly, secondary then primary
+    recorded = h.drctl("deploy", *newer)
+
+    assert recorded.code == 0, recorded.err
+    assert parameters(h, "aurora-primary", PRIMARY)["EngineVersion"] == "8.0.mysql_aurora.3.10.1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ from ops.drctl.cfn import StackState
 from ops.drctl.errors import PlanError, UsageError
 from ops.drctl.params import ParamOverride, assemble
 from ops.drctl.plan import StackSpec
-from ops.drctl.sam import build_problem, deploy_command
+from ops.drctl.sam import (
+    build_problem,
+    code_digest,
+    deploy_command,
+    deploy_revision,
+    sam_parameters,
+)
 from ops.drctl.template import load_template, parse_template
 
 SAM_TEMPLATE = """\
@@ -40,8 +47,9 @@ def project(tmp_path: Path) -> Path:
 
 def test_sam_deploy_command_for_another_env(tmp_path: Path) -> None:
     root = project(tmp_path)
+    values = sam_parameters(SECONDARY, root=root, env="staging")
 
-    argv = deploy_command(SECONDARY, env="staging", root=root, profile="ops")
+    argv = deploy_command(SECONDARY, root=root, parameters=values, profile="ops")
 
     assert argv[:2] == ["sam", "deploy"]
     pairs = dict(zip(argv[2::1], argv[3::1], strict=False))
@@ -55,18 +63,68 @@ def test_sam_deploy_command_for_another_env(tmp_path: Path) -> None:
     assert overrides == [
         "Environment=staging",
         "RegionRole=secondary",
-        'DeployRevision=""',
         "LambdaSubnetIds=/dr-payment/staging/network/lambda-subnet-ids",
     ]
+    assert "environment=staging" in argv
     assert argv[-2:] == ["--profile", "ops"]
     assert {"--no-confirm-changeset", "--no-fail-on-empty-changeset"} <= set(argv)
 
 
 def test_dev_keeps_the_template_defaults(tmp_path: Path) -> None:
-    argv = deploy_command(SECONDARY, env="dev", root=project(tmp_path), profile=None)
+    root = project(tmp_path)
+    values = sam_parameters(SECONDARY, root=root, env="dev")
+    argv = deploy_command(SECONDARY, root=root, parameters=values, profile=None)
     overrides = argv[argv.index("--parameter-overrides") + 1 : argv.index("--tags")]
-    assert overrides == ["Environment=dev", "RegionRole=secondary", 'DeployRevision=""']
+    assert overrides == ["Environment=dev", "RegionRole=secondary"]
     assert "--profile" not in argv
+
+
+def test_plan_values_then_params_win_and_odd_values_survive_sams_reparse(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    values = sam_parameters(
+        SECONDARY,
+        root=root,
+        env="dev",
+        given={"LogLevel": "WARN"},
+        overrides=(
+            ParamOverride("sam-secondary", "LogLevel", "DEBUG"),
+            ParamOverride("sam-primary", "LogLevel", "ERROR"),  # another stack's
+        ),
+    )
+    assert values["LogLevel"] == "DEBUG"
+    argv = deploy_command(
+        SECONDARY, root=root, parameters={**values, "Note": 'a "b" c', "Empty": ""}, profile=None
+    )
+    assert 'Note="a \\"b\\" c"' in argv and 'Empty=""' in argv
+    with pytest.raises(UsageError, match="DeployRevision is computed"):
+        sam_parameters(
+            SECONDARY,
+            root=root,
+            env="dev",
+            overrides=(ParamOverride(None, "DeployRevision", "x"),),
+        )
+
+
+def test_the_revision_follows_code_parameters_and_ssm_values(tmp_path: Path) -> None:
+    build = tmp_path / "build"
+    (build / "Fn").mkdir(parents=True)
+    (build / "Fn" / "app.py").write_text("x = 1\n")
+    (build / "Fn" / "__pycache__").mkdir()
+    (build / "Fn" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"\x00")
+    values = {"Environment": "dev", "RegionRole": "primary", "LogLevel": "INFO"}
+    ssm = {"/dr-payment/dev/aurora/writer-endpoint": "db.global-abc.global.rds.amazonaws.com"}
+    base = deploy_revision(code_digest(build), values, ssm)
+
+    assert re.fullmatch(r"[0-9a-f]{10}", base)  # template.yaml allows ^[A-Za-z0-9]{0,10}$
+    assert deploy_revision(code_digest(build), dict(values), dict(ssm)) == base
+    (build / "Fn" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"\x01")
+    assert deploy_revision(code_digest(build), values, ssm) == base  # caches are not code
+    moved = {**ssm, "/dr-payment/dev/aurora/writer-endpoint": "db2.example"}
+    assert deploy_revision(code_digest(build), values, moved) != base
+    assert deploy_revision(code_digest(build), {**values, "LogLevel": "DEBUG"}, ssm) != base
+    assert deploy_revision(code_digest(build), {**values, "DeployRevision": "old"}, ssm) == base
+    (build / "Fn" / "app.py").write_text("x = 2\n")
+    assert deploy_revision(code_digest(build), values, ssm) != base
 
 
 def test_build_freshness(tmp_path: Path) -> None:
