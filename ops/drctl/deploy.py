@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.drctl import artifacts, aurora, names, sam
+from ops.drctl import artifacts, aurora, control, names, sam
 from ops.drctl.cfn import (
     AURORA_WAIT,
     RECREATE_STATES,
@@ -79,6 +79,7 @@ class Deployer:
         for spec in self.plan.stacks:
             if spec.is_sam and not published and not self.options.dry_run:
                 self._publish_writer_endpoint()  # the SAM stacks resolve it at deploy time
+                self._ensure_active_region()  # the functions start gated on it
                 published = True
             cfn = self.ctx.cfn(spec.region)
             state = cfn.describe(spec.name)
@@ -97,6 +98,13 @@ class Deployer:
             self.outcomes.append(outcome)
         if not published and not self.options.dry_run:
             self._publish_writer_endpoint()
+            self._ensure_active_region()
+
+    def _ensure_active_region(self) -> None:
+        """A fresh environment has no region-control item, and a region gate fails closed: both
+        regions would park every payment. Written only where absent (never overwrites)."""
+        for note in control.ensure_active(self.ctx, self.plan.regions, actor="drctl deploy"):
+            self.ctx.console.progress(f"    {note}")
 
     def _publish_writer_endpoint(self) -> None:
         """Point /dr-payment/{env}/aurora/writer-endpoint (both regions) at the global writer
@@ -104,8 +112,13 @@ class Deployer:
         cluster endpoint); it follows the writer across switchover and failover."""
         identifier = names.global_cluster(self.plan.env)
         rds = self.ctx.aws.client("rds", self.plan.regions["primary"])
-        endpoint = (aurora.describe_global(rds, identifier) or {}).get("Endpoint")
+        described = aurora.describe_global(rds, identifier) or {}
+        endpoint = described.get("Endpoint")
         if not endpoint:
+            return
+        stale = control.writer_outside_active(self.ctx, self.plan.region_list(), described)
+        if stale:
+            self.ctx.console.progress(f"    writer endpoint left alone: {stale}")
             return
         name = names.writer_endpoint_parameter(self.plan.env)
         for region in self.plan.region_list():
