@@ -68,13 +68,14 @@ class Procedure:
         return self.ctx.console.clock() - self._started
 
     def summary(self, headline: str) -> None:
+        """One line per step: id, duration (mm:ss), outcome, what it did."""
         out = self.ctx.console.result
         out(headline)
-        width = max((len(step.title) for step in self.steps), default=10)
+        width = max((len(step.id) for step in self.steps), default=8)
         for number, step in enumerate(self.steps, 1):
             out(
-                f"  {number:>2}. {step.title:<{width}}  {format_elapsed(step.seconds)}  "
-                f"{step.outcome}"
+                f"  {number:>2}. {step.id:<{width}}  {format_elapsed(step.seconds)}  "
+                f"{step.outcome:<8}  {step.title}"
             )
         out(f"      {'total':<{width}}  {format_elapsed(self.total_seconds)}")
 

@@ -206,8 +206,9 @@ def redrive_queue(
         _release(sqs, url, one.held)
         result.passes += 1
         result.outcomes.update(one.outcomes)
-        result.failed += one.failed
-        result.unreadable += one.unreadable
+        # What is left is what the last pass left: each pass sees every message still there.
+        result.failed = one.failed
+        result.unreadable = one.unreadable
         result.held = len(one.held) - one.failed - one.unreadable
         progress = one.outcomes["PROCESSED"] + one.outcomes["DUPLICATE"]
         # Events parked again (a refund whose charge came later in this queue) get another go,
@@ -268,5 +269,5 @@ def run(ctx: Context, options: RedriveOptions) -> int:
         )
         for line in result.lines():
             ctx.console.result(line)
-        failed = failed or bool(result.failed)
+        failed = failed or bool(result.failed or result.unreadable)
     return EXIT_OK if not failed else 1

@@ -19,11 +19,13 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     return respond(event)
 
 
-def respond(event: Any, *, rows: LedgerRows | None = None) -> dict[str, Any]:
-    """The handler without its decorators: tests pass their own reader."""
-    answer = export(
-        event, rows or get_rows(), max_page=get_ledger_export_settings().export_max_page
-    )
+def respond(
+    event: Any, *, rows: LedgerRows | None = None, max_page: int | None = None
+) -> dict[str, Any]:
+    """The handler without its decorators: tests pass their own reader and page size."""
+    if max_page is None:
+        max_page = get_ledger_export_settings().export_max_page
+    answer = export(event, rows or get_rows(), max_page=max_page)
     if "error" in answer:
         logger.warning("ledger export refused", extra={"reason": answer["error"]})
     else:
