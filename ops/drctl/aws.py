@@ -41,11 +41,14 @@ class ClientFactory:
         endpoint_url: str | None = None,
         hooks: Sequence[ClientHook] = (),
         session: boto3.Session | None = None,
+        config: Config = _CONFIG,
     ) -> None:
+        """`config` is for clients of the regions that answer (tests shorten its retries)."""
         self._profile = profile
         self._endpoint_url = endpoint_url or None
         self._hooks = list(hooks)
         self._session = session
+        self._config = config
         self._clients: dict[tuple[str, str, bool], Any] = {}
         self._account: str | None = None
 
@@ -61,7 +64,7 @@ class ClientFactory:
     def client(self, service: str, region: str, *, bounded: bool = False) -> Any:
         key = (service, region, bounded)
         if key not in self._clients:
-            config = BOUNDED_CONFIG if bounded else _CONFIG
+            config = BOUNDED_CONFIG if bounded else self._config
             if self._endpoint_url and service == "s3":
                 # one local endpoint (moto server): no bucket-name subdomains
                 config = config.merge(Config(s3={"addressing_style": "path"}))
