@@ -22,7 +22,10 @@ Nothing here waits on the failed region: it is fenced again by failback before i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ops.drctl import (
@@ -87,6 +90,7 @@ class Failover:
         self.identifier = names.global_cluster(ctx.env)
         self.how = "already promoted"
         self.host = ""
+        self.also: list[str] = []  # the failed region, when it answered the check
 
     def run(self) -> int:
         ctx, proc = self.ctx, self.proc
@@ -105,7 +109,7 @@ class Failover:
         self.point_functions()
         with proc.step("control", f"control item: active = {sides.new_region}") as step:
             moved = control.move(
-                ctx, sides.new_region, must=sides.new_region, also=[sides.old_region], actor=ACTOR
+                ctx, sides.new_region, must=sides.new_region, also=self.also, actor=ACTOR
             )
             step.notes.extend(moved.notes)
             proc.facts["epoch"] = moved.target.epoch
@@ -148,9 +152,12 @@ class Failover:
 
     def fence(self) -> None:
         ctx, sides = self.ctx, self.sides
-        with self.proc.step(
-            "fence", f"fence {sides.old_region} (what still answers, bounded)"
-        ) as step:
+        title = f"fence {sides.old_region} (what still answers, bounded)"
+        # A replica that did not answer the check is not written to again: it would cost another
+        # timeout, and the global table brings it the new state when its region is back.
+        failed = next(r for r in self.readings if r.region == sides.old_region)
+        self.also = [sides.old_region] if failed.answered else []
+        with self.proc.step("fence", title) as step:
             held = self.survivor.control
             if held is not None and held.names(sides.new_region):
                 step.note(f"control item already names {sides.new_region}: left as it is")
@@ -159,16 +166,27 @@ class Failover:
                     ctx,
                     NO_REGION,
                     must=sides.new_region,
-                    also=[sides.old_region],
+                    also=self.also,
                     actor=ACTOR,
                     readings=self.readings,
                 )
                 step.notes.extend(f"control item {note}" for note in moved.notes)
-            step.notes.extend(
-                fence.fence_region(ctx, sides.old_role, sides.old_region, bounded=True)
-            )
-            for name in credentials.secret_names(ctx.env):
-                step.note(credentials.pause_rotation(ctx, sides.old_region, name))
+            if not failed.answered:
+                step.note(f"control item {sides.old_region}: not written (it did not answer)")
+            # Each call to the failed region is one short attempt; all at once, so the whole
+            # fence costs one timeout, not one per call.
+            calls: list[Callable[[], str]] = [
+                partial(
+                    fence.disable_event_rule, ctx, sides.old_role, sides.old_region, bounded=True
+                ),
+                partial(fence.stop_processor, ctx, sides.old_role, sides.old_region, bounded=True),
+                *(
+                    partial(credentials.pause_rotation, ctx, sides.old_region, name)
+                    for name in credentials.secret_names(ctx.env)
+                ),
+            ]
+            with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+                step.notes.extend(pool.map(lambda call: call(), calls))
             markers = ("UNREACHABLE", "FAILED", "NOT paused", "not written")
             if any(marker in note for note in step.notes for marker in markers):
                 step.outcome = "degraded"
