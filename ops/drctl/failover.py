@@ -135,6 +135,11 @@ class Failover:
             self.readings = control.read_all(self.ctx, roles.values())
             self.sides = sides = topology.sides(self.ctx, self.options.to, self.readings)
             self.survivor = next(r for r in self.readings if r.region == sides.new_region)
+            if not self.survivor.answered:  # one bounded attempt failed: try it properly
+                self.survivor = control.read(self.ctx, sides.new_region, bounded=False)
+                self.readings = [
+                    self.survivor if r.region == sides.new_region else r for r in self.readings
+                ]
             if not self.survivor.answered:
                 raise DrctlError(
                     f"the surviving region {sides.new_region} does not answer either "

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,17 @@ class Procedure:
         self.name = name
         self.steps: list[Step] = []
         self.facts: dict[str, Any] = {}  # what the report carries besides the steps
-        self.started_at = ctx.stamp()
+        self.started_at = self._stamp()
         self._started = ctx.console.clock()
+
+    def _stamp(self) -> str:
+        """UTC to the millisecond: the drill orders these against its own events."""
+        moment = self.ctx.now().astimezone(UTC)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     @contextmanager
     def step(self, step_id: str, title: str) -> Iterator[Step]:
-        step = Step(step_id, title, started_at=self.ctx.stamp())
+        step = Step(step_id, title, started_at=self._stamp())
         self.steps.append(step)
         self.ctx.console.step(f"{len(self.steps)}. {title}")
         began = self.ctx.console.clock()
@@ -54,7 +60,7 @@ class Procedure:
                 step.outcome = "done"
         finally:
             step.seconds = self.ctx.console.clock() - began
-            step.ended_at = self.ctx.stamp()
+            step.ended_at = self._stamp()
             for text in step.notes:
                 self.ctx.console.progress(f"    {text}")
 
@@ -86,7 +92,7 @@ class Procedure:
             "procedure": self.name,
             "env": self.ctx.env,
             "started_at": self.started_at,
-            "ended_at": self.ctx.stamp(),
+            "ended_at": self._stamp(),
             "steps": [asdict(step) for step in self.steps],
             **self.facts,
         }

@@ -120,10 +120,10 @@ def rule_pattern() -> dict[str, Any]:
 def create_bus_with_rule(events: Any, sqs: Any, role: str, env: str) -> str:
     """The bus and the processor's rule, with an SQS queue standing in for the function (moto
     cannot invoke Lambda without Docker). Returns the stand-in queue's URL."""
-    bus = f"dr-payment-bus-{env}"
+    bus = names.event_bus(env)
     if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
         events.create_event_bus(Name=bus)
-    rule = f"dr-payment-event-rule-{role}-{env}"
+    rule = names.event_rule(role, env)
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(rule_pattern()))
     queue_url = sqs.create_queue(QueueName=f"dr-payment-processor-inbox-{role}-{env}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[

@@ -20,9 +20,13 @@ def _tables(h: Harness) -> None:
 
 
 def _control(h: Harness, region: str) -> RegionControl | None:
-    item = h.client("dynamodb", region).get_item(
-        TableName=names.region_control_table(ENV), Key=region_control.key(), ConsistentRead=True
-    ).get("Item")
+    item = (
+        h.client("dynamodb", region)
+        .get_item(
+            TableName=names.region_control_table(ENV), Key=region_control.key(), ConsistentRead=True
+        )
+        .get("Item")
+    )
     return region_control.from_item(item)
 
 
