@@ -113,3 +113,18 @@ def test_failback_refuses_while_the_old_region_is_still_down(world: World) -> No
 
     assert result.code == 4 and "does not answer" in result.err
     assert [c for c in world.h.recorder.writes() if c.region == W] == []
+
+
+def test_fence_only_stops_a_returning_region_from_writing_and_changes_nothing_else(
+    world: World,
+) -> None:
+    _fail_over(world)
+
+    result = world.h.drctl("failback", "--fence-only")  # no confirmation: it only protects
+
+    assert result.code == 0, result.err
+    writes = [(c.operation, c.region) for c in world.h.recorder.writes()]
+    assert writes == [("DisableRule", E), ("PutFunctionConcurrency", E), ("PutItem", E)]
+    held = world.control(E)
+    assert held is not None and (held.active_region, held.epoch) == (W, START_EPOCH + 2)
+    assert world.writer_region() == W
