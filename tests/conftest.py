@@ -29,14 +29,17 @@ def _clear_caches() -> Iterator[None]:
     from aws_lambda_powertools.utilities import parameters
 
     from health import wiring as health_wiring
+    from ledger_export import wiring as export_wiring
     from payment_processor import wiring as processor_wiring
     from shared import config
 
     caches = (
         config.get_processor_settings,
         config.get_health_settings,
+        config.get_ledger_export_settings,
         processor_wiring.get_service,
         health_wiring.get_service,
+        export_wiring.get_rows,
     )
     for cache in caches:
         cache.cache_clear()
@@ -107,18 +110,29 @@ class Sandbox:
     mariadb: Any
 
     def parked(self) -> list[dict[str, Any]]:
-        """Drain the parked queue."""
+        """Drain both queues set-aside events go to: standby first, then rejected."""
+        return self.standby() + self.rejected()
+
+    def standby(self) -> list[dict[str, Any]]:
+        """Drain the standby queue (valid events set aside for redrive)."""
+        return self._drain("standby")
+
+    def rejected(self) -> list[dict[str, Any]]:
+        """Drain the rejected queue (invalid or conflicting events, for a person)."""
+        return self._drain("rejected")
+
+    def _drain(self, purpose: str) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         while True:
             batch = self.sqs.receive_message(
-                QueueUrl=self.queues["parked"], MaxNumberOfMessages=10
+                QueueUrl=self.queues[purpose], MaxNumberOfMessages=10
             ).get("Messages", [])
             if not batch:
                 return messages
             for message in batch:
                 messages.append(json.loads(message["Body"]))
                 self.sqs.delete_message(
-                    QueueUrl=self.queues["parked"], ReceiptHandle=message["ReceiptHandle"]
+                    QueueUrl=self.queues[purpose], ReceiptHandle=message["ReceiptHandle"]
                 )
 
     def session_item(self, payment_id: str) -> dict[str, Any] | None:
@@ -143,6 +157,7 @@ def sandbox(ledger_db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
     from moto import mock_aws
 
     from ops.sandbox import resources
+    from shared import names
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=PRIMARY)
@@ -155,9 +170,10 @@ def sandbox(ledger_db: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox
         env = {
             "ENVIRONMENT": ENV,
             "REGION_ROLE": "primary",
-            "SESSIONS_TABLE": f"dr-payment-sessions-{ENV}",
-            "REGION_CONTROL_TABLE": f"dr-payment-region-control-{ENV}",
-            "PARKED_QUEUE_URL": queues["parked"],
+            "SESSIONS_TABLE": names.sessions_table(ENV),
+            "REGION_CONTROL_TABLE": names.region_control_table(ENV),
+            "STANDBY_QUEUE_URL": queues["standby"],
+            "REJECTED_QUEUE_URL": queues["rejected"],
             "DB_HOST": "127.0.0.1",
             "DB_PORT": str(ledger_db.port),
             "DB_NAME": "payments",

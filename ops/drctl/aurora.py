@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.drctl.context import Context
 from ops.drctl.waiting import WaitPolicy, poll
@@ -199,3 +199,138 @@ def member_versions(ctx: Context, home_region: str, identifier: str) -> list[Mem
         cluster = _describe_cluster(ctx.aws.client("rds", ref.region), ref.identifier) or {}
         found.append(MemberVersion(ref, str(cluster.get("EngineVersion", "?")), member["IsWriter"]))
     return found
+
+
+# -- promotion: switchover, failover, detach-and-promote --------------------------------------
+
+PROMOTE_WAIT = WaitPolicy(delay=10, max_attempts=90)  # 15 min: typically 1-2 min
+REJOIN_WAIT = WaitPolicy(delay=30, max_attempts=120)  # 60 min: a secondary joining copies storage
+
+
+@dataclass(frozen=True)
+class Member:
+    ref: ClusterRef
+    arn: str
+    is_writer: bool
+
+
+@dataclass(frozen=True)
+class GlobalView:
+    identifier: str
+    status: str
+    endpoint: str | None  # the global writer endpoint (follows the writer)
+    members: tuple[Member, ...]
+    failover_state: dict[str, Any]
+
+    @property
+    def writer(self) -> Member | None:
+        return next((m for m in self.members if m.is_writer), None)
+
+    def member_in(self, region: str) -> Member | None:
+        return next((m for m in self.members if m.ref.region == region), None)
+
+
+def global_view(
+    ctx: Context, region: str, identifier: str, *, bounded: bool = False
+) -> GlobalView | None:
+    """The global cluster as `region`'s RDS endpoint describes it (every member region sees it)."""
+    described = describe_global(ctx.aws.client("rds", region, bounded=bounded), identifier)
+    if described is None:
+        return None
+    members = tuple(
+        Member(ClusterRef.from_arn(m["DBClusterArn"]), m["DBClusterArn"], bool(m.get("IsWriter")))
+        for m in described.get("GlobalClusterMembers", [])
+    )
+    return GlobalView(
+        identifier=identifier,
+        status=str(described.get("Status", "")),
+        endpoint=described.get("Endpoint"),
+        members=members,
+        failover_state=dict(described.get("FailoverState") or {}),
+    )
+
+
+def describe_cluster(
+    ctx: Context, ref: ClusterRef, *, bounded: bool = False
+) -> dict[str, Any] | None:
+    return _describe_cluster(ctx.aws.client("rds", ref.region, bounded=bounded), ref.identifier)
+
+
+def _writer_is(ctx: Context, region: str, identifier: str, arn: str) -> bool:
+    view = global_view(ctx, region, identifier)
+    if view is None or view.status != "available" or view.failover_state.get("Status"):
+        return False
+    writer = view.writer
+    return writer is not None and writer.arn == arn
+
+
+def switchover(ctx: Context, region: str, identifier: str, target_arn: str) -> None:
+    """Planned (RPO 0): Aurora waits until the target has every commit, then swaps roles. It
+    fails if the current writer does not answer: that is what `failover` is for."""
+    ctx.aws.client("rds", region).switchover_global_cluster(
+        GlobalClusterIdentifier=identifier, TargetDbClusterIdentifier=target_arn
+    )
+
+
+def wait_for_writer(ctx: Context, region: str, identifier: str, target_arn: str) -> None:
+    poll(
+        ctx.console,
+        ctx.sleep,
+        f"{ClusterRef.from_arn(target_arn).identifier} to be the writer of {identifier}",
+        partial(_writer_is, ctx, region, identifier, target_arn),
+        PROMOTE_WAIT,
+    )
+
+
+def _standalone_writer(ctx: Context, region: str, identifier: str, ref: ClusterRef) -> bool:
+    view = global_view(ctx, region, identifier)
+    if view is not None and any(member.ref == ref for member in view.members):
+        return False
+    return (describe_cluster(ctx, ref) or {}).get("Status") == "available"
+
+
+@dataclass(frozen=True)
+class Promotion:
+    how: str  # "failover-global-cluster" | "detach-and-promote"
+    error: str | None = None  # why the managed failover was not used
+
+
+def failover(ctx: Context, region: str, identifier: str, target_arn: str) -> Promotion:
+    """Unplanned: `failover-global-cluster --allow-data-loss` (the target becomes the writer and
+    stays in the global cluster, so the global writer endpoint follows it). If Aurora refuses or
+    the call fails, detach the target (`remove-from-global-cluster`): a detached secondary
+    becomes a standalone, writable cluster. Called in the surviving region only."""
+    rds = ctx.aws.client("rds", region)
+    try:
+        rds.failover_global_cluster(
+            GlobalClusterIdentifier=identifier,
+            TargetDbClusterIdentifier=target_arn,
+            AllowDataLoss=True,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        reason = (
+            str(exc.response.get("Error", {}).get("Code", "error"))
+            if isinstance(exc, ClientError)
+            else type(exc).__name__
+        )
+        rds.remove_from_global_cluster(
+            GlobalClusterIdentifier=identifier, DbClusterIdentifier=target_arn
+        )
+        return Promotion("detach-and-promote", reason)
+    return Promotion("failover-global-cluster")
+
+
+def wait_for_promotion(
+    ctx: Context, region: str, identifier: str, target_arn: str, how: str
+) -> None:
+    if how == "detach-and-promote":
+        ref = ClusterRef.from_arn(target_arn)
+        poll(
+            ctx.console,
+            ctx.sleep,
+            f"{ref.identifier} to leave {identifier} as a standalone writer",
+            partial(_standalone_writer, ctx, region, identifier, ref),
+            PROMOTE_WAIT,
+        )
+    else:
+        wait_for_writer(ctx, region, identifier, target_arn)

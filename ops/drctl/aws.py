@@ -1,8 +1,11 @@
-"""Session and client factory: one client per (service, region), built on first use.
+"""Session and client factory: one client per (service, region, bounded), built on first use.
 
 Honours AWS_ENDPOINT_URL (passed in by the CLI) so the same code runs against moto server.
 Hooks let tests (and a future --trace option) see every client the factory makes, e.g. to
 register botocore `before-call` handlers that record the AWS operations in order.
+
+`bounded=True` is for a region that may be down (the failed region in a failover, every region
+in `status`): one attempt, short connect and read timeouts, so a dead region costs seconds.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ _CONFIG = Config(
     connect_timeout=10,
     read_timeout=60,
 )
+# A region that may not answer: one attempt (no retries), a few seconds at most per call.
+BOUNDED_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    user_agent_extra="drctl",
+    connect_timeout=3,
+    read_timeout=5,
+)
 
 
 class ClientFactory:
@@ -31,12 +41,15 @@ class ClientFactory:
         endpoint_url: str | None = None,
         hooks: Sequence[ClientHook] = (),
         session: boto3.Session | None = None,
+        config: Config = _CONFIG,
     ) -> None:
+        """`config` is for clients of the regions that answer (tests shorten its retries)."""
         self._profile = profile
         self._endpoint_url = endpoint_url or None
         self._hooks = list(hooks)
         self._session = session
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._config = config
+        self._clients: dict[tuple[str, str, bool], Any] = {}
         self._account: str | None = None
 
     @property
@@ -48,10 +61,10 @@ class ClientFactory:
             self._session = boto3.Session(profile_name=self._profile)
         return self._session
 
-    def client(self, service: str, region: str) -> Any:
-        key = (service, region)
+    def client(self, service: str, region: str, *, bounded: bool = False) -> Any:
+        key = (service, region, bounded)
         if key not in self._clients:
-            config = _CONFIG
+            config = BOUNDED_CONFIG if bounded else self._config
             if self._endpoint_url and service == "s3":
                 # one local endpoint (moto server): no bucket-name subdomains
                 config = config.merge(Config(s3={"addressing_style": "path"}))

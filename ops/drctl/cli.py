@@ -1,7 +1,7 @@
 """drctl command line: parsing and exit codes only; the work is in one module per command.
 
-Adding a command (status, switchover, failover, failback, redrive, reconcile, drill): write
-its module with `run(ctx, options) -> int`, then add one `Command` to COMMANDS below.
+Adding a command (e.g. drill): write its module with `run(ctx, options) -> int`, then add one
+`Command` to COMMANDS below.
 Every command gets --env/--profile/--plan; output goes to stdout, progress to stderr.
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 preflight found problems, 4 refused by a guard.
@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -117,6 +118,160 @@ def _preflight(ctx: Context, args: argparse.Namespace) -> int:
     return preflight.run(ctx, _overrides(args))
 
 
+def _procedure_arguments(parser: argparse.ArgumentParser, *, to_default: str | None) -> None:
+    parser.add_argument(
+        "--to",
+        default=to_default,
+        metavar="ROLE|REGION",
+        help="the region to make active (primary, secondary or a region name)"
+        + ("" if to_default else "; default: the region the control item does not name"),
+    )
+    parser.add_argument("--dry-run", action="store_true", help="check and print the steps only")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="write each step's timing and counts as JSON"
+    )
+    parser.add_argument(
+        "--parallel", type=_positive, default=4, help="concurrent replays while redriving"
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("between 1 and 64")
+    return value
+
+
+def _confirm(ctx: Context, args: argparse.Namespace, what: str) -> None:
+    if args.yes or args.dry_run:
+        return
+    from ops.drctl.errors import Refused
+
+    try:
+        answer = ctx.ask(f"{what} in environment {ctx.env!r}. Type the environment name: ")
+    except EOFError:
+        answer = ""
+    if answer.strip() != ctx.env:
+        raise Refused(f"{args.command} not confirmed: nothing was changed")
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+
+
+def _status(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import status
+
+    return status.run(ctx, as_json=args.json)
+
+
+def _switchover(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import switchover
+
+    _confirm(ctx, args, "Planned switchover of the writing region")
+    options = switchover.SwitchOptions(
+        to=args.to, dry_run=args.dry_run, report=args.report, parallel=args.parallel
+    )
+    return switchover.run(ctx, options)
+
+
+def _failover_arguments(parser: argparse.ArgumentParser) -> None:
+    _procedure_arguments(parser, to_default=None)
+    parser.add_argument(
+        "--reconcile-since",
+        default="24h",
+        metavar="T",
+        help="reconcile from T (RFC 3339, or 90m / 6h / 2d back); default 24h: before the outage",
+    )
+
+
+def _failover(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import failover
+
+    _confirm(ctx, args, "UNPLANNED failover (may lose what had not replicated)")
+    options = failover.FailoverOptions(
+        to=args.to,
+        dry_run=args.dry_run,
+        report=args.report,
+        parallel=args.parallel,
+        reconcile_since=args.reconcile_since,
+    )
+    return failover.run(ctx, options)
+
+
+def _failback_arguments(parser: argparse.ArgumentParser) -> None:
+    _procedure_arguments(parser, to_default="primary")
+    parser.add_argument(
+        "--fence-only",
+        action="store_true",
+        help="only fence the returning region (run it as soon as that region answers again)",
+    )
+
+
+def _failback(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import failback
+
+    if not args.fence_only:
+        _confirm(ctx, args, "Failback (rebuild the old primary if needed, then switch back)")
+    options = failback.FailbackOptions(
+        to=args.to,
+        dry_run=args.dry_run,
+        fence_only=args.fence_only,
+        report=args.report,
+        parallel=args.parallel,
+    )
+    return failback.run(ctx, options)
+
+
+def _redrive_arguments(parser: argparse.ArgumentParser) -> None:
+    from shared.names import Queue
+
+    parser.add_argument(
+        "--queue",
+        action="append",
+        choices=[queue.value for queue in Queue],
+        help="which queue (repeatable; default standby)",
+    )
+    parser.add_argument(
+        "--from",
+        dest="source_role",
+        choices=["primary", "secondary"],
+        help="whose queue (default: the active region's), replayed into the active region",
+    )
+    parser.add_argument("--parallel", type=_positive, default=4, help="concurrent replays")
+
+
+def _redrive(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import redrive
+    from shared.names import Queue
+
+    options = redrive.RedriveOptions(
+        queues=tuple(Queue(value) for value in (args.queue or ["standby"])),
+        source_role=args.source_role,
+        parallel=args.parallel,
+    )
+    return redrive.run(ctx, options)
+
+
+def _reconcile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since",
+        required=True,
+        metavar="T",
+        help="payments processed from T: RFC 3339 (2026-11-30T04:00:00Z) or 90m / 6h / 2d back",
+    )
+    parser.add_argument(
+        "--no-fix", dest="fix", action="store_false", help="list the differences only"
+    )
+
+
+def _reconcile(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import reconcile
+
+    return reconcile.run(ctx, reconcile.ReconcileOptions(since=args.since, fix=args.fix))
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -149,6 +304,42 @@ COMMANDS: tuple[Command, ...] = (
         "find name conflicts, failed stacks, stale SAM builds, missing parameters (exit 3)",
         _add_param_option,
         _preflight,
+    ),
+    Command(
+        "status",
+        "active region and epoch, health, lag, queue depths, fence and secrets per region",
+        _status_arguments,
+        _status,
+    ),
+    Command(
+        "switchover",
+        "planned change of the writing region, RPO 0 (both regions up)",
+        partial(_procedure_arguments, to_default=None),
+        _switchover,
+    ),
+    Command(
+        "failover",
+        "the writing region is down: fence it, promote the other, redrive, reconcile",
+        _failover_arguments,
+        _failover,
+    ),
+    Command(
+        "failback",
+        "back to the old primary after a failover: rebuild it as a secondary, switch back",
+        _failback_arguments,
+        _failback,
+    ),
+    Command(
+        "redrive",
+        "replay a queue's events through the active region's processor (counts by outcome)",
+        _redrive_arguments,
+        _redrive,
+    ),
+    Command(
+        "reconcile",
+        "ledger vs sessions table since T, both ways; fixed where provable, the rest listed",
+        _reconcile_arguments,
+        _reconcile,
     ),
 )
 

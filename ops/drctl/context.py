@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ops.drctl.aws import ClientFactory
 from ops.drctl.cfn import CloudFormation
 from ops.drctl.console import Console
+from ops.drctl.errors import PlanError
 from ops.drctl.plan import ROLES, Plan, load_plan, read_regions
 from ops.drctl.sam import CommandRunner, run_command
 
@@ -28,6 +30,7 @@ class Context:
     runner: CommandRunner = run_command
     sleep: Callable[[float], None] = time.sleep
     ask: Callable[[str], str] = input
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _plan: Plan | None = None
 
     def plan(self) -> Plan:
@@ -50,3 +53,15 @@ class Context:
     def regions_by_role(self) -> dict[str, str]:
         plan = self.plan()
         return {role: plan.regions[role] for role in ROLES}
+
+    def region_roles(self) -> dict[str, str]:
+        """role -> region from the plan, WITHOUT loading it: no STS call, which would go to the
+        primary region, the one that may be down when this is needed."""
+        regions = self._plan.regions if self._plan is not None else read_regions(self.plan_path)
+        if set(regions) != set(ROLES):
+            raise PlanError(f"{self.plan_path}: `regions:` must name primary and secondary")
+        return {role: regions[role] for role in ROLES}
+
+    def stamp(self) -> str:
+        """Now, UTC, to the second (what drctl writes into items and reports)."""
+        return self.now().astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.drctl import artifacts, aurora, names, sam
+from ops.drctl import artifacts, aurora, control, names, sam
 from ops.drctl.cfn import (
     AURORA_WAIT,
     RECREATE_STATES,
@@ -86,6 +86,7 @@ class Deployer:
             if spec.is_sam and self._selected(spec) and not published and not self.options.dry_run:
                 # the SAM stacks resolve it at deploy time: no global writer, no SAM deploy
                 self._publish_writer_endpoint(required=True)
+                self._ensure_active_region()  # the functions start gated on it
                 published = True
             cfn = self.ctx.cfn(spec.region)
             state = cfn.describe(spec.name)
@@ -104,6 +105,13 @@ class Deployer:
             self.outcomes.append(outcome)
         if not published and not self.options.dry_run:
             self._publish_writer_endpoint(required=False)
+            self._ensure_active_region()
+
+    def _ensure_active_region(self) -> None:
+        """A fresh environment has no region-control item, and a region gate fails closed: both
+        regions would park every payment. Written only where absent (never overwrites)."""
+        for note in control.ensure_active(self.ctx, self.plan.regions, actor="drctl deploy"):
+            self.ctx.console.progress(f"    {note}")
 
     def _publish_writer_endpoint(self, *, required: bool) -> None:
         """Point /dr-payment/{env}/aurora/writer-endpoint (both regions) at the global writer
@@ -137,6 +145,10 @@ class Deployer:
                 "--only aurora-primary aurora-secondary) or wait until it is available, then "
                 "re-run."
             )
+        stale = control.writer_outside_active(self.ctx, self.plan.region_list(), described or {})
+        if stale:
+            self.ctx.console.progress(f"    writer endpoint left alone: {stale}")
+            return
         name = names.writer_endpoint_parameter(self.plan.env)
         for region in self.plan.region_list():
             ssm = self.ctx.aws.client("ssm", region)

@@ -1,51 +1,54 @@
-"""Names fixed by the contract (notes/contract.md): every one carries the environment."""
+"""Names fixed by the contract, defined once in src/shared/names.py (functions, drctl and the
+sandbox share them); re-exported here for drctl's modules."""
 
 from __future__ import annotations
 
+from shared.names import (
+    PROCESSOR_ALIAS,
+    Queue,
+    app_secret,
+    cluster,
+    documents_bucket,
+    documents_bucket_pattern,
+    event_bus,
+    event_rule,
+    global_cluster,
+    health_function,
+    lambda_security_group_parameter,
+    ledger_export_function,
+    master_secret,
+    processor_function,
+    queue,
+    queues,
+    region_control_table,
+    regional_stack,
+    sessions_table,
+    tables,
+    writer_endpoint_parameter,
+)
+from shared.region_control import NO_REGION as FENCED
 
-def sessions_table(env: str) -> str:
-    return f"dr-payment-sessions-{env}"
-
-
-def region_control_table(env: str) -> str:
-    return f"dr-payment-region-control-{env}"
-
-
-def tables(env: str) -> list[str]:
-    return [sessions_table(env), region_control_table(env)]
-
-
-def documents_bucket(role: str, env: str, account: str) -> str:
-    return f"dr-payment-docs-{role}-{env}-{account}"
-
-
-def documents_bucket_pattern(env: str) -> str:
-    return f"dr-payment-docs-*-{env}-*"
-
-
-def global_cluster(env: str) -> str:
-    return f"dr-payment-global-{env}"
-
-
-def event_bus(env: str) -> str:
-    return f"dr-payment-bus-{env}"
-
-
-def event_rule(role: str, env: str) -> str:
-    return f"dr-payment-event-rule-{role}-{env}"
-
-
-def processor_function(role: str, env: str) -> str:
-    return f"dr-payment-processor-{role}-{env}"
-
-
-def lambda_security_group_parameter(env: str) -> str:
-    return f"/dr-payment/{env}/network/lambda-security-group-id"
-
-
-def writer_endpoint_parameter(env: str) -> str:
-    return f"/dr-payment/{env}/aurora/writer-endpoint"
-
-
-CONTROL_ITEM_KEY = "active-region"
-FENCED = "none"
+__all__ = [
+    "FENCED",
+    "PROCESSOR_ALIAS",
+    "Queue",
+    "app_secret",
+    "cluster",
+    "documents_bucket",
+    "documents_bucket_pattern",
+    "event_bus",
+    "event_rule",
+    "global_cluster",
+    "health_function",
+    "lambda_security_group_parameter",
+    "ledger_export_function",
+    "master_secret",
+    "processor_function",
+    "queue",
+    "queues",
+    "region_control_table",
+    "regional_stack",
+    "sessions_table",
+    "tables",
+    "writer_endpoint_parameter",
+]

@@ -181,6 +181,22 @@ def remove_bucket(ctx: Context, region: str, bucket: str, attempts: int = 4) -> 
     return "deleted"  # pragma: no cover - the loop returns or raises
 
 
+_NO_QUEUE = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def delete_queue(ctx: Context, region: str, name: str) -> str:
+    """Delete a queue a regional stack retained (DeletionPolicy: Retain); idempotent."""
+    sqs = ctx.aws.client("sqs", region)
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.delete_queue(QueueUrl=url)
+    except ClientError as exc:
+        if _code(exc) in _NO_QUEUE:
+            return "absent"
+        raise
+    return "deleted"
+
+
 def _key_state(ctx: Context, region: str, key_id: str) -> str | None:
     try:
         metadata = ctx.aws.client("kms", region).describe_key(KeyId=key_id)["KeyMetadata"]

@@ -10,7 +10,8 @@
  6. empty every bucket (all versions and delete markers)
  7. turn the tables' deletion protection off (each replica), final on-demand backups
  8. delete the remaining stacks in reverse plan order (params, secrets, buckets, data, ...);
-    before the key stacks, delete the tables and buckets a DeletionPolicy: Retain left behind;
+    before the key stacks, delete the tables, buckets and regional queues a DeletionPolicy:
+    Retain left behind;
     then keys, peering routes, peering, networks
  9. the CMKs: deletion scheduled with --skip-final-snapshot; otherwise kept (the final
     snapshots and backups are encrypted with them: without the key they cannot be restored)
@@ -259,6 +260,11 @@ class Teardown:
             storage.delete_global_table(self.ctx, table, primary, [secondary])
         for bucket, region in self.inventory.buckets.items():
             self._remove_bucket(bucket, region)
+        for role in ROLES:
+            region = self.plan.regions[role]
+            for queue in names.queues(role, self.plan.env).values():
+                if storage.delete_queue(self.ctx, region, queue) == "deleted":
+                    self.ctx.console.progress(f"    queue {queue} ({region}): deleted")
 
     def _remove_bucket(self, bucket: str, region: str) -> None:
         if storage.remove_bucket(self.ctx, region, bucket) == "deleted":

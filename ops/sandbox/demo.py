@@ -1,7 +1,7 @@
 """`demo`: every sample event through the primary region's bus, one at a time. The rule (the
 pattern template.yaml declares) decides what reaches the function; what it delivers to its
 stand-in queue is handed to the real handler, in-process, exactly as `invoke` runs it. Then the
-ledger's totals per currency and the parked queue's depth.
+ledger's totals per currency and the depths of the rejected and standby queues.
 
 The demo starts from an empty ledger, sessions table and queues, so it tells the same story on
 every run (`--no-reset` keeps what is there: the charges then come back DUPLICATE).
@@ -75,11 +75,17 @@ def run(paths: Paths, out: Out, *, reset: bool = True) -> int:
     out("")
     out(_table(["EVENT", "PAYMENT_ID", "OUTCOME", "REASON"], [_cells(r) for r in rows]))
     balanced = _totals(state, paths, out)
-    parked = _depth(sqs, aws["queue_urls"]["parked"])
+    queue_names = resources.queue_names(ROLE, state.env)
+    rejected = _depth(sqs, aws["queue_urls"]["rejected"])
+    standby = _depth(sqs, aws["queue_urls"]["standby"])
     out("")
     out(
-        f"parked queue {resources.queue_names(ROLE, state.env)['parked']}: {parked} events "
-        "(CONFLICT, REJECTED and PARKED ones, each with its reason)"
+        f"rejected queue {queue_names['rejected']}: {rejected} events "
+        "(REJECTED and CONFLICT ones, each with its reason, for a person)"
+    )
+    out(
+        f"standby queue {queue_names['standby']}: {standby} events "
+        "(PARKED ones: valid, set aside for `drctl redrive`)"
     )
     if reset:
         out(

@@ -5,17 +5,20 @@ client: in-process moto (`mock_aws`) or the moto server."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from shared import names, region_control
+from shared.adapters.region_control import DynamoRegionControl
+
 ROOT = Path(__file__).resolve().parents[2]
 REGIONAL_TEMPLATE = ROOT / "template.yaml"
 TABLES_TEMPLATE = ROOT / "infra-global" / "tables.yaml"
 REGIONS = {"primary": "us-east-1", "secondary": "us-west-2"}
-ACTIVE_REGION_KEY = "active-region"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -87,11 +90,8 @@ def create_tables(dynamodb: Any, env: str) -> list[str]:
 
 
 def queue_names(role: str, env: str) -> dict[str, str]:
-    return {
-        "parked": f"dr-payment-parked-{role}-{env}",
-        "event_dlq": f"dr-payment-event-dlq-{role}-{env}",
-        "failures": f"dr-payment-processor-failures-{role}-{env}",
-    }
+    """standby, rejected, dlq, failures (shared.names)."""
+    return names.queues(role, env)
 
 
 def create_queues(sqs: Any, role: str, env: str) -> dict[str, str]:
@@ -120,10 +120,10 @@ def rule_pattern() -> dict[str, Any]:
 def create_bus_with_rule(events: Any, sqs: Any, role: str, env: str) -> str:
     """The bus and the processor's rule, with an SQS queue standing in for the function (moto
     cannot invoke Lambda without Docker). Returns the stand-in queue's URL."""
-    bus = f"dr-payment-bus-{env}"
+    bus = names.event_bus(env)
     if bus not in {b["Name"] for b in events.list_event_buses()["EventBuses"]}:
         events.create_event_bus(Name=bus)
-    rule = f"dr-payment-event-rule-{role}-{env}"
+    rule = names.event_rule(role, env)
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(rule_pattern()))
     queue_url = sqs.create_queue(QueueName=f"dr-payment-processor-inbox-{role}-{env}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -135,17 +135,18 @@ def create_bus_with_rule(events: Any, sqs: Any, role: str, env: str) -> str:
     return str(queue_url)
 
 
-def seed_active_region(dynamodb: Any, env: str, region: str, *, epoch: int = 1) -> None:
-    dynamodb.put_item(
-        TableName=f"dr-payment-region-control-{env}",
-        Item={
-            "pk": {"S": ACTIVE_REGION_KEY},
-            "active_region": {"S": region},
-            "epoch": {"N": str(epoch)},
-            "updated_at": {"S": "sandbox"},
-            "updated_by": {"S": "ops.sandbox"},
-        },
+def seed_active_region(dynamodb: Any, env: str, region: str) -> None:
+    """Make `region` the active one, through the contract's own writer: the epoch keeps growing
+    across resets (a fresh table starts at 1)."""
+    control = DynamoRegionControl(dynamodb, names.region_control_table(env))
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    current = control.read()
+    wanted = (
+        region_control.first(region, actor="ops.sandbox", at=at)
+        if current is None
+        else current.successor(region, actor="ops.sandbox", at=at)
     )
+    control.write(wanted)
 
 
 def create_app_secret(secretsmanager: Any, env: str, username: str, password: str) -> str:

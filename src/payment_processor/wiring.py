@@ -33,7 +33,12 @@ def build_service(
             settings.aws_region,
             cache_seconds=settings.region_gate_cache_seconds,
         ),
-        parking=SqsParkingLot(sqs, settings.parked_queue_url, settings.aws_region),
+        parking=SqsParkingLot(
+            sqs,
+            standby_queue_url=settings.standby_queue_url,
+            rejected_queue_url=settings.rejected_queue_url,
+            region=settings.aws_region,
+        ),
         max_amount_minor=settings.max_amount_minor,
     )
 

@@ -29,7 +29,6 @@ class FunctionSettings(Struct, frozen=True, kw_only=True, rename="upper"):
     environment: str
     region_role: Literal["primary", "secondary"]
     aws_region: str
-    region_control_table: str
 
 
 class LedgerSettings(FunctionSettings, frozen=True, kw_only=True, rename="upper"):
@@ -47,8 +46,12 @@ class LedgerSettings(FunctionSettings, frozen=True, kw_only=True, rename="upper"
 
 
 class ProcessorSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
+    region_control_table: str
     sessions_table: str
-    parked_queue_url: str
+    # Valid events this region cannot write now (passive, read-only): redriven after promotion.
+    standby_queue_url: str
+    # Invalid or conflicting events, with their reason: for a person.
+    rejected_queue_url: str
     max_amount_minor: Annotated[int, Meta(gt=0)] = 100_000_000
     # How long the region-control item is trusted; Aurora's read-only answer is the hard fence.
     region_gate_cache_seconds: Annotated[float, NonNegative] = 5.0
@@ -59,6 +62,7 @@ class ProcessorSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper
 class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
     """HealthFunction: what it checks, and how long it may take (Route 53 waits 2 s)."""
 
+    region_control_table: str
     docs_bucket: str
     # All checks run at once and the answer is due within this budget, whatever hangs: Route 53
     # counts a reply later than 2 s as a failure, and Lambda + the URL need some of that time.
@@ -72,6 +76,13 @@ class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
     # One answer serves every probe for this long, per execution environment: Route 53 probes
     # from many checkers, and each probe must not mean another Aurora connection.
     cache_seconds: Annotated[float, NonNegative] = field(default=5.0, name="HEALTH_CACHE_SECONDS")
+
+
+class LedgerExportSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
+    """LedgerExportFunction: pages of ledger rows for `drctl reconcile` (read only)."""
+
+    # The most rows one invocation returns (Lambda's response limit is 6 MB; a row is ~400 B).
+    export_max_page: Annotated[int, Meta(gt=0, le=5000)] = 1000
 
 
 def load[S: FunctionSettings](kind: type[S], environ: Mapping[str, str]) -> S:
@@ -99,3 +110,8 @@ def get_processor_settings() -> ProcessorSettings:
 @lru_cache(maxsize=1)
 def get_health_settings() -> HealthSettings:
     return load(HealthSettings, os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_ledger_export_settings() -> LedgerExportSettings:
+    return load(LedgerExportSettings, os.environ)

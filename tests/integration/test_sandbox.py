@@ -88,7 +88,8 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     assert "ledger totals per currency" in demo
     assert "USD       125.50   25.50" in demo
     assert "UNBALANCED" not in demo
-    assert "parked queue dr-payment-parked-primary-dev: 7 events" in demo
+    assert "rejected queue dr-payment-rejected-primary-dev: 7 events" in demo
+    assert "standby queue dr-payment-standby-primary-dev: 0 events" in demo
     demo_log = (sandbox_dir / "demo.log").read_text()
     assert "pay-usd-0001" in demo_log and "4111 1111 1111 1111" not in demo_log
 

@@ -16,7 +16,8 @@ PROCESSOR_ENV = {
     "DB_HOST": "writer.example",
     "DB_SECRET_ID": "arn:aws:secretsmanager:us-west-2:123456789012:secret:app",
     "SESSIONS_TABLE": "dr-payment-sessions-dev",
-    "PARKED_QUEUE_URL": "https://sqs.us-west-2.amazonaws.com/123456789012/parked",
+    "STANDBY_QUEUE_URL": "https://sqs.us-west-2.amazonaws.com/123456789012/standby",
+    "REJECTED_QUEUE_URL": "https://sqs.us-west-2.amazonaws.com/123456789012/rejected",
 }
 
 

@@ -9,13 +9,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from payment_processor.ports import PaymentRecord
-from shared.errors import (
-    DeadlineExceeded,
-    RegionStateUnavailable,
-    SessionsUnavailable,
-)
-
-ACTIVE_REGION_KEY = "active-region"
+from shared.adapters.region_control import DynamoRegionControl
+from shared.errors import DeadlineExceeded, SessionsUnavailable
 
 
 def _iso(value: Any) -> str:
@@ -80,7 +75,7 @@ class DynamoSessions:
 class DynamoRegionGate:
     """Reads the region-control item of the global table (in this region's replica). The answer
     is trusted for ``cache_seconds``; the ledger's read-only answer is the hard fence behind it.
-    No item, or an item naming another region, means passive: fail closed."""
+    No item, or an item naming another region (or none), means passive: fail closed."""
 
     def __init__(
         self,
@@ -91,27 +86,18 @@ class DynamoRegionGate:
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._client = client
-        self._table = table_name
+        self._control = DynamoRegionControl(client, table_name)
         self._region = region
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cached: tuple[float, bool] | None = None
 
     def is_active(self) -> bool:
+        """Raises RegionStateUnavailable when the item cannot be read."""
         now = self._clock()
         if self._cached is not None and now - self._cached[0] < self._cache_seconds:
             return self._cached[1]
-        try:
-            item = self._client.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": ACTIVE_REGION_KEY}},
-                ConsistentRead=True,
-            ).get("Item")
-        except DeadlineExceeded:
-            raise
-        except (ClientError, BotoCoreError) as exc:
-            raise RegionStateUnavailable("region-control item could not be read") from exc
-        active = item is not None and item.get("active_region", {}).get("S") == self._region
+        control = self._control.read()
+        active = control is not None and control.names(self._region)
         self._cached = (now, active)
         return active

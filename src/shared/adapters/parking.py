@@ -1,5 +1,7 @@
-"""The parked-events queue: where rejected, conflicting and passive-region events wait, with
-their reason, for a human or `drctl redrive`. Card numbers are masked before anything is stored."""
+"""Where set-aside events wait, with their reason: the STANDBY queue (valid events a passive or
+read-only region could not write: `drctl` redrives them after promotion) and the REJECTED queue
+(invalid or conflicting events, for a person). shared/parked.py decides which, by outcome.
+Card numbers are masked before anything is stored."""
 
 from __future__ import annotations
 
@@ -11,36 +13,38 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from payment_processor.ports import Outcome
-from shared import card_data
+from shared import card_data, parked
 from shared.errors import DeadlineExceeded, ParkingUnavailable
+from shared.names import Queue
 
 
 class SqsParkingLot:
     def __init__(
         self,
         client: Any,
-        queue_url: str,
-        region: str,
         *,
+        standby_queue_url: str,
+        rejected_queue_url: str,
+        region: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = client
-        self._queue_url = queue_url
+        self._queue_urls = {Queue.STANDBY: standby_queue_url, Queue.REJECTED: rejected_queue_url}
         self._region = region
         self._clock = clock
 
     def park(self, event: Any, *, outcome: Outcome, code: str, reason: str) -> None:
-        body = {
-            "outcome": outcome.value,
-            "code": code,
-            "reason": reason,
-            "parked_at": self._clock().isoformat(),
-            "region": self._region,
-            "event": card_data.mask(event),
-        }
+        body = parked.message(
+            card_data.mask(event),
+            outcome=outcome.value,
+            code=code,
+            reason=reason,
+            parked_at=self._clock().isoformat(),
+            region=self._region,
+        )
         try:
             self._client.send_message(
-                QueueUrl=self._queue_url,
+                QueueUrl=self._queue_urls[parked.queue_for(outcome.value)],
                 MessageBody=json.dumps(body, default=str),
                 MessageAttributes={
                     "outcome": {"DataType": "String", "StringValue": outcome.value},

@@ -319,3 +319,11 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     with mock_aws():
         factory = ClientFactory(hooks=default_hooks(recorder, quota))
         yield Harness(tmp_path, plan, recorder, FakeSam(recorder), factory, lambda_quota=quota)
+
+
+@pytest.fixture
+def world(harness: Harness, ledger_db: Any) -> Any:
+    """Two deployed regions for the DR procedures (tests/integration/drctl/world.py)."""
+    from tests.integration.drctl.world import build
+
+    return build(harness, ledger_db)

@@ -57,8 +57,8 @@ def writes(h: Harness) -> list[tuple[str, str, str]]:
 
 def expected_sequence(*, snapshots: bool) -> list[tuple[str, str, str]]:
     fence = [
-        ("UpdateItem", E, CONTROL),
-        ("UpdateItem", W, CONTROL),
+        ("PutItem", E, CONTROL),
+        ("PutItem", W, CONTROL),
         ("DisableRule", E, f"dr-payment-event-rule-primary-{ENV}"),
         ("PutFunctionConcurrency", E, f"dr-payment-processor-primary-{ENV}"),
         ("DisableRule", W, f"dr-payment-event-rule-secondary-{ENV}"),
@@ -252,7 +252,7 @@ def test_a_second_teardown_finds_nothing_to_delete(deployed: Harness) -> None:
     assert again.code == 0, again.err
     operations = {operation for operation, _, _ in writes(h)}
     # only the blind, tolerant attempts come again (each answered "not found")
-    assert operations <= {"UpdateItem", "DisableRule", "PutFunctionConcurrency", "PutBucketLogging"}
+    assert operations <= {"PutItem", "DisableRule", "PutFunctionConcurrency", "PutBucketLogging"}
 
 
 def test_prod_is_refused_without_the_explicit_flag_before_any_aws_call(harness: Harness) -> None:

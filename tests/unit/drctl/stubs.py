@@ -19,10 +19,11 @@ class StubbedFactory(ClientFactory):
     def __init__(self) -> None:
         super().__init__()
         self.stubbers: dict[tuple[str, str], Stubber] = {}
+        self.stubbed: dict[tuple[str, str], Any] = {}
         self.order: list[tuple[str, str]] = []
 
-    def client(self, service: str, region: str) -> Any:
-        key = (service, region)
+    def client(self, service: str, region: str, *, bounded: bool = False) -> Any:
+        key = (service, region)  # bounded or not, one stubbed client
         if key not in self.stubbers:
             made = boto3.client(service, region_name=region)
             made.meta.events.register(
@@ -32,8 +33,8 @@ class StubbedFactory(ClientFactory):
             stubber = Stubber(made)
             stubber.activate()
             self.stubbers[key] = stubber
-            self._clients[key] = made
-        return self._clients[key]
+            self.stubbed[key] = made
+        return self.stubbed[key]
 
     def stub(self, service: str, region: str) -> Stubber:
         self.client(service, region)
