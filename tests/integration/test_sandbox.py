@@ -22,10 +22,10 @@ from tests.conftest import EVENTS, ROOT
 pytestmark = pytest.mark.integration
 
 
-def sandbox(sandbox_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def sandbox(sandbox_dir: Path, *args: str, bind: str = "off") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["SANDBOX_DIR"] = str(sandbox_dir)
-    env["SANDBOX_BIND"] = "off"  # the docker bridge is test_sam_local's business
+    env["SANDBOX_BIND"] = bind  # the docker bridge is test_sam_local's business
     return subprocess.run(
         [sys.executable, "-m", "ops.sandbox", *args],
         cwd=ROOT,
@@ -158,6 +158,14 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     assert all(command_line(pid) is None for pid in pids)  # gone (a zombie counts as gone)
     assert not (sandbox_dir / "state.json").exists()
     assert "not running" in run("down").stdout
+
+
+def test_up_refuses_to_listen_beyond_the_machine(sandbox_dir: Path) -> None:
+    result = sandbox(sandbox_dir, "up", bind="0.0.0.0")
+
+    assert result.returncode == 1
+    assert "refused" in result.stderr and "0.0.0.0" in result.stderr
+    assert not (sandbox_dir / "state.json").exists()  # nothing was started
 
 
 def test_invoke_unknown_function_exits_2(sandbox_dir: Path) -> None:
