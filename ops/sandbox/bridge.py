@@ -100,6 +100,11 @@ def bind_address(setting: str | None = None) -> str | None:
     return setting
 
 
+def requested() -> bool:
+    """SANDBOX_BIND names the bridge explicitly (not unset/auto): failing to forward is fatal."""
+    return os.environ.get("SANDBOX_BIND", "").strip() not in ("", "auto")
+
+
 def start_forwarder(name: str, address: str, port: int, log: Path) -> Process:
     """socat on address:port -> 127.0.0.1:port, detached like the servers it forwards to."""
     socat = shutil.which("socat")

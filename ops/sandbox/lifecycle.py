@@ -145,11 +145,7 @@ def up(paths: Paths, out: Out) -> int:
         _provision_aws(state, password)
         _provision_ledger(topology, password)
         if bind:
-            state.bridge = bind
-            for name, port in _bridge_targets(state):
-                forwarder = bridge.start_forwarder(name, bind, port, paths.bridge_log)
-                state.processes.append(forwarder)
-                state.save(paths)
+            _start_bridge(state, paths, bind, out)
         _write_files(state, paths, password)
         state.ready = True
         state.save(paths)
@@ -246,6 +242,25 @@ def _server_processes(topology: Topology) -> list[Process]:
         if pid is not None and server.is_ours(pid):
             processes.append(Process(mariadb_process(region), pid, server.port, MARIADB_PROGRAMS))
     return processes
+
+
+def _start_bridge(state: State, paths: Paths, address: str, out: Out) -> None:
+    """Forwarders on the docker bridge. Asked for (SANDBOX_BIND set): a failure fails `up`.
+    Automatic: a failure is a note, and the sandbox stays on loopback only."""
+    state.bridge = address
+    try:
+        for name, port in _bridge_targets(state):
+            state.processes.append(bridge.start_forwarder(name, address, port, paths.bridge_log))
+            state.save(paths)
+    except bridge.BridgeRefused as exc:
+        if bridge.requested():
+            raise
+        for process in [p for p in state.processes if p.name.startswith("bridge-")]:
+            terminate(process)
+            state.processes.remove(process)
+        state.bridge = ""
+        state.save(paths)
+        out(f"note: containers cannot reach this sandbox ({exc}); loopback only")
 
 
 def _bridge_targets(state: State) -> list[tuple[str, int]]:

@@ -96,6 +96,8 @@ class MariaDBServer:
                     REDO_LOG_SIZE,
                     "--innodb-flush-log-at-trx-commit=1",
                     "--max-connections=300",
+                    # Liveness probes (connect, close) must never get 127.0.0.1 blocked.
+                    "--max-connect-errors=1000000",
                     "--log-bin=mysql-bin",
                     f"--server-id={self.server_id}",
                     "--binlog-format=ROW",
