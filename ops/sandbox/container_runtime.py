@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -36,6 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "local/lambda-python:3.12"
@@ -46,6 +48,14 @@ BOOTSTRAP = """#!/bin/sh
 export PYTHONPATH=/var/runtime:/var/task:/opt/python
 exec /var/lang/bin/python3.12 -m awslambdaric "$_HANDLER"
 """
+
+
+# One private dockerd per machine: several checkouts (or test runs) starting their own would share
+# and delete each other's docker0 bridge. The dockerd holds this lock (an inherited descriptor)
+# for as long as it lives, and the file names its socket, so other checkouts use that engine.
+LOCK_DIR = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+ENGINE_LOCK = LOCK_DIR / "dr-payment-dockerd.lock"
+IMAGE_LOCK = LOCK_DIR / "dr-payment-lambda-image.lock"
 
 
 class Unavailable(RuntimeError):
@@ -122,8 +132,23 @@ def _private_pid(directory: Path) -> int | None:
     return pid if ours else None
 
 
+def _locked_engine() -> str | None:
+    """The socket of the private dockerd holding ENGINE_LOCK (another checkout's), if any."""
+    try:
+        with open(ENGINE_LOCK, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                return lock.read().strip() or None
+            return None  # free: nobody runs one (released when this file closes)
+    except OSError:
+        return None
+
+
 def find_engine() -> Engine | None:
-    """An engine that answers now: DOCKER_HOST, the default socket, or our private one."""
+    """An engine that answers now: DOCKER_HOST, the default socket, our private one, or the
+    private one another checkout on this machine started."""
     configured = os.environ.get("DOCKER_HOST")
     if configured:
         return Engine(configured, ours=False) if _answers(configured) else None
@@ -133,6 +158,9 @@ def find_engine() -> Engine | None:
     private = f"unix://{_private_socket(directory)}"
     if _private_pid(directory) is not None and _answers(private):
         return Engine(private, ours=True)
+    elsewhere = _locked_engine()
+    if elsewhere and _answers(elsewhere):
+        return Engine(elsewhere, ours=False)
     return None
 
 
@@ -173,6 +201,27 @@ def start(timeout: float = 60.0) -> Engine:
         )
     if os.geteuid() != 0:
         raise Unavailable("no Docker engine answers, and a private dockerd needs root")
+    lock = open(ENGINE_LOCK, "a+")  # noqa: SIM115 - handed to dockerd, which keeps it
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        deadline = time.monotonic() + timeout  # another checkout's dockerd is starting
+        while time.monotonic() < deadline:
+            engine = find_engine()
+            if engine is not None:
+                return engine
+            time.sleep(0.5)
+        raise Unavailable(
+            f"another private dockerd holds {ENGINE_LOCK} and does not answer"
+        ) from None
+    try:
+        return _start_private(dockerd, lock, timeout)
+    finally:
+        lock.close()  # dockerd holds its own copy of the descriptor
+
+
+def _start_private(dockerd: str, lock: Any, timeout: float) -> Engine:
     directory = runtime_dir()
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     socket = _private_socket(directory)
@@ -180,6 +229,10 @@ def start(timeout: float = 60.0) -> Engine:
     if len(str(exec_root / "containerd" / "containerd-debug.sock")) > 100:  # sun_path limit
         exec_root = Path(tempfile.mkdtemp(prefix="dr-payment-docker-"))
     bridge_existed = Path("/sys/class/net/docker0").exists()
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"unix://{socket}\n")
+    lock.flush()
     with open(directory / "dockerd.log", "ab") as log:
         process = subprocess.Popen(
             [
@@ -199,6 +252,7 @@ def start(timeout: float = 60.0) -> Engine:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=(lock.fileno(),),  # the engine lock lives as long as dockerd
         )
     (directory / "bridge-created").write_text("no\n" if bridge_existed else "yes\n")
     engine = Engine(f"unix://{socket}", ours=True)
@@ -298,6 +352,13 @@ def build_image(engine: Engine, python_prefix: Path | None = None) -> None:
     """Build IMAGE into the engine (a few minutes, mostly debootstrap); a no-op when present."""
     if engine.has_image():
         return
+    with open(IMAGE_LOCK, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time on this machine
+        if not engine.has_image():  # built by whoever held the lock before
+            _build_image(engine, python_prefix)
+
+
+def _build_image(engine: Engine, python_prefix: Path | None) -> None:
     prefix = Path(python_prefix or sys.base_prefix)
     if not (prefix / "bin" / "python3.12").exists():
         raise Unavailable(f"no Python 3.12 at {prefix} to put in the image (PY312 in Makefile)")

@@ -11,6 +11,7 @@ folder (.sandbox-docker/, ~1 min). SKIP_SAM_LOCAL=1 skips it on purpose (and say
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -32,6 +33,7 @@ from tests.log_capture import find_leaks, known_secrets
 pytestmark = pytest.mark.integration
 
 README = ROOT / "README.md"
+LOCK_WAIT_SECONDS = 900
 # A handful, not all 15 (`make sam-local-check` runs all): a write, its redelivery, a rejected
 # event carrying a card number, and the health endpoint.
 EVENTS = [
@@ -70,6 +72,22 @@ def test_readme_quotes_the_command_the_script_runs() -> None:
 def container_engine() -> Iterator[container_runtime.Engine]:
     if env_flag("SKIP_SAM_LOCAL"):
         pytest.skip("SKIP_SAM_LOCAL is set: sam local invoke not run")
+    # One such test at a time on this machine (other checkouts' runs wait): the one that started
+    # the private dockerd stops it at the end, which must not happen under another's feet.
+    with open(container_runtime.LOCK_DIR / "dr-payment-sam-local-test.lock", "a+") as lock:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.skip(f"another sam local test held the lock {LOCK_WAIT_SECONDS}s")
+                time.sleep(1)
+        yield from _engine()
+
+
+def _engine() -> Iterator[container_runtime.Engine]:
     started_here = container_runtime.find_engine() is None
     try:
         engine = container_runtime.start()
