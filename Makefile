@@ -15,7 +15,8 @@ PY := $(VENV)/bin/python
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" || true; }
 
 .PHONY: help venv tools mariadb lint typecheck validate unit integration test demo sandbox \
-        sandbox-down invoke bench build deploy-primary deploy-secondary sync drctl clean
+        sandbox-down invoke bench build deploy-primary deploy-secondary sync drctl clean \
+        local-invoke sam-local-check container-runtime container-runtime-down
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -56,7 +57,11 @@ unit: venv ## unit tests (fakes, no services)
 integration: venv mariadb ## integration tests (moto + real MariaDB started by the tests)
 	$(VENV)/bin/pytest tests/integration -q
 
+# The sam local invoke test (tests/integration/test_sam_local.py) needs a container engine: as
+# root with apt, docker.io/debootstrap/socat are installed here and the test starts and stops a
+# private dockerd; otherwise this says why and the test skips, saying so too.
 test: venv tools mariadb lint typecheck validate ## everything CI runs
+	@$(PY) -m ops.sandbox.container_runtime install || echo "(sam local invoke test will skip)"
 	$(VENV)/bin/pytest -q
 
 sandbox: venv mariadb ## start the local sandbox (moto server + MariaDB on loopback)
@@ -71,6 +76,21 @@ invoke: sandbox ## run FN=<LogicalId> with EVENT=<file> in-process against the s
 
 demo: sandbox ## send every sample event through the real handler and print the outcomes
 	@$(PY) -m ops.sandbox demo
+
+# sam local invoke against the sandbox (README "With Docker"); ops/sandbox/sam_local.py is the
+# only place its command line is written.
+local-invoke: tools sandbox ## FN=<LogicalId> EVENT=<file> through sam local invoke (Docker)
+	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make local-invoke FN=PaymentProcessorFunction EVENT=events/01_charge_usd.json"; exit 2; }
+	@$(PY) -m ops.sandbox.sam_local invoke $(FN) $(EVENT)
+
+sam-local-check: tools sandbox ## every events/*.json through sam local invoke vs make invoke
+	@$(PY) -m ops.sandbox.sam_local check
+
+container-runtime: venv ## a Docker engine + local Lambda image (root on Debian/Ubuntu; ~2 min)
+	@$(PY) -m ops.sandbox.container_runtime ensure
+
+container-runtime-down: ## stop the private dockerd `make container-runtime` started (by PID)
+	@test -x $(PY) && $(PY) -m ops.sandbox.container_runtime stop || true
 
 bench: sandbox ## handler vs raw-call floor, import time vs bare boto3
 	@$(PY) -m bench.run
@@ -101,5 +121,5 @@ sync: venv tools ## sam sync --code --watch on the dev ROLE=primary|secondary st
 drctl: venv ## run the operator CLI: make drctl ARGS="deploy --env dev --dry-run"
 	$(VENV)/bin/drctl $(ARGS)
 
-clean: sandbox-down
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+clean: sandbox-down container-runtime-down
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis .sandbox-docker

@@ -96,6 +96,46 @@ def ledger_db(mariadb: Any) -> Iterator[Any]:
     mariadb.set_read_only(False)
 
 
+@pytest.fixture(scope="session")
+def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The two-region ledger (ops/sandbox/replication.py): us-east-1's server takes writes,
+    us-west-2's is its real binlog replica, read-only. Schema and app user are applied on the
+    writer and arrive on the replica by replication. Started on first use, so only the tests that
+    ask for it pay for it. Tests that kill or promote a server start a Topology of their own."""
+    from ops import ledger_schema
+    from ops.sandbox.replication import Topology
+    from ops.sandbox.resources import REGIONS
+
+    topology = Topology.start(
+        tmp_path_factory.mktemp("ledger-pair"), [REGIONS["primary"], REGIONS["secondary"]]
+    )
+    try:
+        with topology.primary.root() as conn:
+            ledger_schema.apply(conn, "payments")
+            ledger_schema.ensure_app_user(conn, "payments", APP_USER, APP_PASSWORD)
+        topology.wait_caught_up()
+        yield topology
+    finally:
+        topology.stop()
+
+
+@pytest.fixture
+def replicated_ledger(replica_pair: Any) -> Iterator[Any]:
+    """The pair with empty ledger tables, replicating with no delay and caught up."""
+    from ops.sandbox.resources import REGIONS
+
+    assert replica_pair.writer == REGIONS["primary"], "a test moved the writer of the shared pair"
+    replica_pair.delay(0)
+    replica_pair.release()
+    with replica_pair.primary.root("payments") as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM ledger_entries")
+        cur.execute("DELETE FROM payments")
+    replica_pair.wait_caught_up()
+    yield replica_pair
+    replica_pair.delay(0)
+    replica_pair.release()
+
+
 # -- AWS (moto) ---------------------------------------------------------------------------------
 
 

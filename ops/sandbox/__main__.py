@@ -6,9 +6,11 @@ a MariaDB server, both on loopback, both detached so they outlive this command.
     python -m ops.sandbox invoke FN EVENT    run FN's handler in-process; its JSON response is
                                              the last line of stdout (logs go to stderr)
     python -m ops.sandbox demo               every events/*.json through the bus and the handler
+    python -m ops.sandbox replication ...    the us-west-2 replica: status, delay N, hold,
+                                             release, break; kill/fence/promote/rebuild REGION
 
 Files live in $SANDBOX_DIR (default .sandbox/ in the repo root): env.json (SAM --env-vars),
-env.secondary.json, env.docker.json, endpoints.json, state.json, logs.
+env.secondary.json, env.docker.json, env.docker.secondary.json, endpoints.json, state.json, logs.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+import pymysql
 
 from ops.sandbox import demo, functions, invoke, lifecycle
+from ops.sandbox.replication import NotAReplica, Topology
 from ops.sandbox.state import Paths, sandbox_dir
 
 EXIT_USAGE = 2
@@ -53,6 +59,31 @@ def _invoke(paths: Paths, logical_id: str, event_file: str, role: str) -> int:
     return 0
 
 
+def _replication(paths: Paths, args: argparse.Namespace) -> int:
+    """One drill action on the running sandbox's ledger; prints the replica's status as JSON."""
+    action, region = args.action, getattr(args, "region", None)
+
+    def run(ledger: Topology) -> Any:
+        if action == "delay":
+            ledger.delay(args.seconds)
+        elif action in ("hold", "release", "break"):
+            {"hold": ledger.hold, "release": ledger.release, "break": ledger.break_}[action]()
+        elif action in ("kill", "fence", "promote", "rebuild"):
+            getattr(ledger, action)(region)
+            _say(f"{action} {region}: writer is now {ledger.writer}")
+        statuses = []
+        for replica in ledger.replica_regions:
+            try:
+                statuses.append(ledger.status(replica).as_dict())
+            except (NotAReplica, pymysql.err.OperationalError) as exc:  # killed, or not one yet
+                statuses.append({"region": replica, "error": str(exc)})
+        return {"writer": ledger.writer, "replicas": statuses}
+
+    report = lifecycle.change_ledger(paths, run)
+    sys.stdout.write(json.dumps(report) + "\n")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ops.sandbox",
@@ -77,6 +108,23 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="keep the ledger, tables and queues as they are (charges then show DUPLICATE)",
     )
+    replication = commands.add_parser(
+        "replication", help="lag, hold, break or fail over the ledger's replica (drills)"
+    )
+    actions = replication.add_subparsers(dest="action", required=True)
+    actions.add_parser("status", help="Seconds_Behind_Master, GTID positions, errors (JSON)")
+    delay = actions.add_parser("delay", help="apply changes N seconds late (MASTER_DELAY)")
+    delay.add_argument("seconds", type=int)
+    actions.add_parser("hold", help="stop applying (changes still arrive)")
+    actions.add_parser("release", help="start applying / replicating again")
+    actions.add_parser("break", help="stop replication altogether")
+    for name, text in (
+        ("kill", "SIGKILL the region's server"),
+        ("fence", "make a live old writer read-only"),
+        ("promote", "the replica stops replicating and takes writes"),
+        ("rebuild", "the region's server comes back as a fresh replica of the writer"),
+    ):
+        actions.add_parser(name, help=text).add_argument("region")
     return parser
 
 
@@ -90,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
             return lifecycle.down(paths, _say)
         if args.command == "invoke":
             return _invoke(paths, args.function, args.event, args.role)
+        if args.command == "replication":
+            return _replication(paths, args)
         return demo.run(paths, _say, reset=not args.no_reset)
     except invoke.SandboxNotRunning as exc:
         return _fail(str(exc))

@@ -43,7 +43,7 @@ def run(paths: Paths, out: Out, *, reset: bool = True) -> int:
     assert state is not None
     aws, region = state.aws[ROLE], state.regions[ROLE]
     if reset:
-        _reset(state, paths)
+        reset_sandbox(state, paths)
         out(
             "demo: ledger, sessions tables and queues emptied, us-east-1 set active "
             "(every run starts from the same state)"
@@ -217,7 +217,8 @@ def _depth(sqs: Any, queue_url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"])
 
 
-def _reset(state: State, paths: Paths) -> None:
+def reset_sandbox(state: State, paths: Paths) -> None:
+    """Empty ledger, tables and queues; us-east-1 active (demo and sam_local check start here)."""
     with lifecycle.mariadb(state, paths).root(lifecycle.DB_NAME) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM ledger_entries")
         cur.execute("DELETE FROM payments")
@@ -230,7 +231,24 @@ def _reset(state: State, paths: Paths) -> None:
         sqs = lifecycle.client(state, "sqs", region)
         aws = state.aws[role]
         for url in [*aws["queue_urls"].values(), aws["inbox_url"]]:
-            sqs.purge_queue(QueueUrl=url)
+            _empty_queue(sqs, url)
+
+
+def _empty_queue(sqs: Any, url: str) -> None:
+    """PurgeQueue, or message by message when SQS allows no second purge within 60 s (two
+    resets in a row: `make demo` twice, `sam_local check`)."""
+    try:
+        sqs.purge_queue(QueueUrl=url)
+        return
+    except sqs.exceptions.PurgeQueueInProgress:
+        pass
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+            ],
+        )
 
 
 def _empty_table(dynamodb: Any, definition: dict[str, Any]) -> None:

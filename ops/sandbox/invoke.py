@@ -16,13 +16,9 @@ from contextlib import contextmanager, redirect_stdout
 from typing import Any, TextIO
 
 from ops.sandbox import functions, lifecycle
-from ops.sandbox.state import DUMMY_CREDENTIALS, ROOT, Paths, State
+from ops.sandbox.state import DUMMY_CREDENTIALS, ROOT, Paths, SandboxNotRunning, State
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class SandboxNotRunning(RuntimeError):
-    pass
 
 
 class SandboxContext:

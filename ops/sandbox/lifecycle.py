@@ -1,6 +1,7 @@
-"""`up` and `down`: a moto server (both regions) and a MariaDB server, detached so they outlive
-the command, provisioned from the templates' own definitions, plus the files that point the
-functions, the aws CLI and a MySQL client at them."""
+"""`up` and `down`: a moto server (both regions) and a MariaDB server per region (us-west-2's a
+read-only binlog replica of us-east-1's), detached so they outlive the command, provisioned from
+the templates' own definitions, plus the files that point the functions, the aws CLI, a MySQL
+client and `sam local invoke` at them."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ from typing import Any
 import boto3
 
 from ops import ledger_schema
-from ops.sandbox import functions, resources
+from ops.sandbox import bridge, functions, resources
 from ops.sandbox.mariadb import MariaDBServer
+from ops.sandbox.replication import Topology
 from ops.sandbox.state import (
     DUMMY_CREDENTIALS,
+    LOOPBACK,
     ROOT,
     Paths,
     Process,
+    SandboxNotRunning,
     State,
     command_line,
     free_port,
@@ -35,8 +39,9 @@ from ops.sandbox.state import (
 ENV = "dev"  # names match the docs and runbook (dr-payment-sessions-dev, dr-payment-bus-dev)
 DB_NAME = "payments"
 APP_USER = "payments_app"
-LOOPBACK = "127.0.0.1"
-DOCKER_DESKTOP_HOST = "host.docker.internal"
+# The name a function in a container uses for this machine: Docker Desktop defines it, and on
+# Linux `--add-host host.docker.internal:host-gateway` maps it to the docker0 address.
+DOCKER_HOST_NAME = "host.docker.internal"
 MOTO_PROGRAMS = ("moto_server",)
 MARIADB_PROGRAMS = ("mariadbd", "mysqld")
 
@@ -53,19 +58,32 @@ def client(state: State, service: str, region: str) -> Any:
     return session.client(service, endpoint_url=state.aws_endpoint_url)  # type: ignore[call-overload]
 
 
+def ledger(state: State) -> Topology:
+    """The ledger's servers as `up` (or a later promotion) left them."""
+    return Topology.attach(state.ledger)
+
+
 def mariadb(state: State, paths: Paths) -> MariaDBServer:
-    process = state.process("mariadb")
-    return MariaDBServer(paths.mariadb, port=process.port if process else None)
+    """The writer (us-east-1's server until a drill promotes the other)."""
+    return ledger(state).primary
+
+
+def mariadb_process(region: str) -> str:
+    return f"mariadb-{region}"
 
 
 def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Resolver:
     aws = state.aws[role]
-    db = state.process("mariadb")
+    region_server = ledger(state).servers[state.regions[role]]
+    # Each region's functions talk to that region's own server: in us-west-2 the read-only
+    # replica, as Aurora's secondary cluster (writes there fail with 1290 and are parked).
+    # `aurora/reader-endpoint` is the region's local reader, for checks that must stay in-region.
     ssm = {
         "dynamodb/sessions-table-name": f"dr-payment-sessions-{state.env}",
         "dynamodb/region-control-table-name": f"dr-payment-region-control-{state.env}",
         "aurora/writer-endpoint": db_host,
-        "aurora/port": str(db.port if db else 3306),
+        "aurora/reader-endpoint": db_host,
+        "aurora/port": str(region_server.port),
         "aurora/database-name": DB_NAME,
         "aurora/app-secret-arn": aws["app_secret_arn"],
     }
@@ -85,10 +103,16 @@ def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Reso
 def up(paths: Paths, out: Out) -> int:
     previous = State.load(paths)
     if previous is not None and previous.is_running():
-        moto, db = previous.process("moto"), previous.process("mariadb")
-        assert moto is not None and db is not None
+        moto = previous.process("moto")
+        assert moto is not None
+        running = {p.name for p in previous.processes}
+        servers = ", ".join(
+            f"{region} :{server.port} ({ledger(previous).role(region)}"
+            f"{'' if mariadb_process(region) in running else ', down'})"
+            for region, server in ledger(previous).servers.items()
+        )
         out(
-            f"sandbox already running (moto :{moto.port}, MariaDB :{db.port}, "
+            f"sandbox already running (moto :{moto.port}, MariaDB {servers}, "
             f"{relative(paths.root)}); nothing to do. `make sandbox-down` stops it."
         )
         return 0
@@ -100,6 +124,7 @@ def up(paths: Paths, out: Out) -> int:
     _remove_created(paths)
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
 
+    bind = bridge.bind_address()  # before anything starts: a refused SANDBOX_BIND starts nothing
     state = State(env=ENV, regions=dict(resources.REGIONS))
     started = time.monotonic()
     try:
@@ -107,18 +132,20 @@ def up(paths: Paths, out: Out) -> int:
         state.processes.append(moto)
         state.aws_endpoint_url = f"http://{LOOPBACK}:{moto.port}"
         state.save(paths)
-        server = MariaDBServer(paths.mariadb).start()  # while moto boots
-        assert server.process is not None
-        state.processes.append(
-            Process("mariadb", server.process.pid, server.port, MARIADB_PROGRAMS)
+        # Both servers start together while moto boots; us-west-2's replicates us-east-1's.
+        topology = Topology.start(
+            paths.mariadb, [state.regions["primary"], state.regions["secondary"]]
         )
-        state.mariadb_socket = str(server.socket)
+        state.ledger = topology.describe()
+        state.processes.extend(_server_processes(topology))
         state.save(paths)
         _wait_for_moto(moto, moto_popen, paths)
 
         password = secrets.token_urlsafe(24)
         _provision_aws(state, password)
-        _provision_ledger(server, password)
+        _provision_ledger(topology, password)
+        if bind:
+            _start_bridge(state, paths, bind, out)
         _write_files(state, paths, password)
         state.ready = True
         state.save(paths)
@@ -200,10 +227,47 @@ def _provision_aws(state: State, password: str) -> None:
         }
 
 
-def _provision_ledger(server: MariaDBServer, password: str) -> None:
-    with server.root() as conn:
+def _provision_ledger(topology: Topology, password: str) -> None:
+    """Schema and app user on the writer; they reach the replica by replication, as on Aurora."""
+    with topology.primary.root() as conn:
         ledger_schema.apply(conn, DB_NAME)
         ledger_schema.ensure_app_user(conn, DB_NAME, APP_USER, password)
+    topology.wait_caught_up()
+
+
+def _server_processes(topology: Topology) -> list[Process]:
+    processes = []
+    for region, server in topology.servers.items():
+        pid = server.pid
+        if pid is not None and server.is_ours(pid):
+            processes.append(Process(mariadb_process(region), pid, server.port, MARIADB_PROGRAMS))
+    return processes
+
+
+def _start_bridge(state: State, paths: Paths, address: str, out: Out) -> None:
+    """Forwarders on the docker bridge. Asked for (SANDBOX_BIND set): a failure fails `up`.
+    Automatic: a failure is a note, and the sandbox stays on loopback only."""
+    state.bridge = address
+    try:
+        for name, port in _bridge_targets(state):
+            state.processes.append(bridge.start_forwarder(name, address, port, paths.bridge_log))
+            state.save(paths)
+    except bridge.BridgeRefused as exc:
+        if bridge.requested():
+            raise
+        for process in [p for p in state.processes if p.name.startswith("bridge-")]:
+            terminate(process)
+            state.processes.remove(process)
+        state.bridge = ""
+        state.save(paths)
+        out(f"note: containers cannot reach this sandbox ({exc}); loopback only")
+
+
+def _bridge_targets(state: State) -> list[tuple[str, int]]:
+    """What a container must reach (bridge.py): moto and each region's server, by forwarder."""
+    targets = [("bridge-moto", int(state.aws_endpoint_url.rsplit(":", 1)[1]))]
+    targets += [(f"bridge-{mariadb_process(r)}", s.port) for r, s in ledger(state).servers.items()]
+    return targets
 
 
 def _env_files(state: State, host: str) -> dict[str, dict[str, dict[str, str]]]:
@@ -230,21 +294,42 @@ def _write_private(path: Path, data: Any) -> None:
 
 def _write_files(state: State, paths: Paths, password: str) -> None:
     local = _env_files(state, LOOPBACK)
-    _write_private(paths.env_primary, local["primary"])
-    _write_private(paths.env_secondary, local["secondary"])
-    _write_private(paths.env_docker, _env_files(state, DOCKER_DESKTOP_HOST)["primary"])
-    db = state.process("mariadb")
-    assert db is not None
-    mysql = {"host": LOOPBACK, "port": db.port, "user": APP_USER, "password": password}
+    docker = _env_files(state, DOCKER_HOST_NAME)
+    for role in state.regions:
+        _write_private(paths.env_file(role), local[role])
+        _write_private(paths.env_docker_file(role), docker[role])
+    write_endpoints(state, paths, password)
+
+
+def write_endpoints(state: State, paths: Paths, password: str) -> None:
+    """endpoints.json: moto, and each region's MariaDB by region and by region role, with its
+    replication role (`primary` takes writes, `replica` is read-only and replicates it)."""
+    topology = ledger(state)
+    by_region: dict[str, dict[str, Any]] = {}
+    for region, server in topology.servers.items():
+        by_region[region] = {
+            "host": LOOPBACK,
+            "port": server.port,
+            "user": APP_USER,
+            "password": password,
+            "database": DB_NAME,
+            "role": topology.role(region),
+            "read_only": region != topology.writer,
+            **({"replicates_from": topology.writer} if region != topology.writer else {}),
+            "admin_socket": str(server.socket),  # root, unix socket only
+        }
+    mysql: dict[str, Any] = dict(by_region)
+    mysql.update({role: by_region[region] for role, region in state.regions.items()})
     _write_private(
         paths.endpoints,
         {
             "aws_endpoint_url": state.aws_endpoint_url,
             "regions": state.regions,
-            # Both regions share one MariaDB for now: the primary/replica pair (real binlog
-            # replication, read-only replica) arrives with the failover-drill issue.
-            "mysql": {role: {**mysql, "database": DB_NAME} for role in state.regions},
-            "mysql_admin_socket": state.mariadb_socket,
+            "mysql": mysql,
+            "mysql_writer": topology.writer,
+            # What a container on this machine uses instead of 127.0.0.1 (same ports): Linux
+            # via the docker bridge forwarders, Docker Desktop by itself.
+            "docker": {"host": DOCKER_HOST_NAME, "bridge": state.bridge or None},
         },
     )
 
@@ -257,36 +342,81 @@ def relative(path: Path) -> str:
 
 
 def summary(state: State, paths: Paths, seconds: float) -> str:
-    db = state.process("mariadb")
-    assert db is not None
+    topology = ledger(state)
     primary, secondary = state.regions["primary"], state.regions["secondary"]
+    writer, replica = topology.servers[primary], topology.servers[secondary]
     env_json, endpoints = relative(paths.env_primary), relative(paths.endpoints)
-    env_docker = relative(paths.env_docker)
     creds = " ".join(f"{k}={v}" for k, v in DUMMY_CREDENTIALS.items())
+    containers = (
+        f"also on the docker bridge {state.bridge} (same ports) for `sam local invoke`"
+        if state.bridge
+        else "loopback only (no docker0 bridge: SANDBOX_BIND in README)"
+    )
     return "\n".join(
         [
             f"sandbox up in {seconds:.1f}s ({relative(paths.root)}, env {state.env})",
             f"  AWS (moto)  {state.aws_endpoint_url}  regions {primary} (primary active), "
             f"{secondary} (secondary)",
-            f"  MariaDB     {LOOPBACK}:{db.port}  database {DB_NAME}, user {APP_USER} "
-            f"(password in {endpoints})",
+            f"  MariaDB     {primary} {LOOPBACK}:{writer.port} (writer), {secondary} "
+            f"{LOOPBACK}:{replica.port} (read-only replica); database {DB_NAME}, "
+            f"user {APP_USER} (password in {endpoints})",
             f"  files       {env_json} (SAM --env-vars), {relative(paths.env_secondary)}, "
-            f"{env_docker}, {endpoints}",
+            f"{relative(paths.env_docker)}, {endpoints}",
+            f"  containers  {containers}",
             "try:",
             "  make invoke FN=PaymentProcessorFunction EVENT=events/01_charge_usd.json",
             "  make demo",
             f"  {creds} aws --endpoint-url {state.aws_endpoint_url} --region {primary} "
             f"dynamodb scan --table-name dr-payment-sessions-{state.env}",
-            f"  mariadb -h {LOOPBACK} -P {db.port} -u {APP_USER} -p {DB_NAME}   "
+            f"  mariadb -h {LOOPBACK} -P {writer.port} -u {APP_USER} -p {DB_NAME}   "
             f"# password: {endpoints}",
-            "  with Docker (after `make build`; Linux, host networking):",
-            f"    {creds} sam local invoke PaymentProcessorFunction -e events/01_charge_usd.json "
-            f"--env-vars {env_json} --docker-network host",
-            f"    (Docker Desktop on macOS/Windows: --env-vars {env_docker} instead, "
-            "no --docker-network)",
+            "  python -m ops.sandbox replication status      # lag, hold, break, promote: --help",
+            "  make local-invoke FN=PaymentProcessorFunction EVENT=events/01_charge_usd.json"
+            "   # sam local invoke (Docker)",
             "stop it with: make sandbox-down",
         ]
     )
+
+
+# -- drills: the ledger changed under a running sandbox ------------------------------------------
+
+
+def change_ledger(paths: Paths, action: Callable[[Topology], Any]) -> Any:
+    """Run `action` on the running sandbox's ledger (replication.Topology: delay, kill, promote,
+    rebuild ...), then make state.json, endpoints.json and the env files say what it did: a
+    killed server is no longer expected to run, a promoted one is the writer, a rebuilt one has
+    its new PID (and its bridge forwarder its new port)."""
+    state = State.load(paths)
+    if state is None or not state.is_running():
+        raise SandboxNotRunning(f"no sandbox running in {paths.root}: run `make sandbox` first")
+    topology = ledger(state)
+    try:
+        return action(topology)
+    finally:
+        _record_ledger(state, paths, topology)
+
+
+def _record_ledger(state: State, paths: Paths, topology: Topology) -> None:
+    state.ledger = topology.describe()
+    servers = _server_processes(topology)
+    wanted = dict(_bridge_targets(state)) if state.bridge else {}
+    kept = []
+    for process in state.processes:
+        if process.name.startswith("mariadb-"):
+            continue  # replaced by what runs now
+        if process.name.startswith("bridge-") and wanted.get(process.name) != process.port:
+            terminate(process)  # its server is gone or moved to another port
+            continue
+        kept.append(process)
+    state.processes = kept + servers
+    for name, port in wanted.items():
+        if not any(p.name == name for p in kept):
+            state.processes.append(
+                bridge.start_forwarder(name, state.bridge, port, paths.bridge_log)
+            )
+    state.save(paths)
+    password = json.loads(paths.endpoints.read_text())["mysql"]["primary"]["password"]
+    _write_files(state, paths, password)
 
 
 # -- down ---------------------------------------------------------------------------------------
@@ -307,17 +437,21 @@ def down(paths: Paths, out: Out) -> int:
 
 
 def _stop_orphan_mariadb(paths: Paths, out: Out) -> bool:
-    """A MariaDB left on our data folder without a state file (an `up` killed mid-way)."""
-    server = MariaDBServer(paths.mariadb)
-    pid = server.pid
-    if pid is None:
-        return False
-    args = command_line(pid)
-    if not args or str(paths.mariadb) not in " ".join(args):
-        return False
-    port = next((a.split("=", 1)[1] for a in args if a.startswith("--port=")), "0")
-    out(terminate(Process("mariadb", pid, int(port), MARIADB_PROGRAMS)))
-    return True
+    """MariaDB servers left on our data folders without a state file (an `up` killed mid-way)."""
+    stopped = False
+    folders = (
+        sorted(p for p in paths.mariadb.glob("*") if p.is_dir()) if paths.mariadb.is_dir() else []
+    )
+    for folder in [paths.mariadb, *folders]:  # the folder itself: sandboxes before replication
+        server = MariaDBServer(folder)
+        pid = server.pid
+        if pid is None or not server.is_ours(pid):
+            continue
+        args = command_line(pid) or []
+        port = next((a.split("=", 1)[1] for a in args if a.startswith("--port=")), "0")
+        out(terminate(Process(f"mariadb ({folder.name})", pid, int(port), MARIADB_PROGRAMS)))
+        stopped = True
+    return stopped
 
 
 def _remove_created(paths: Paths) -> None:

@@ -1,12 +1,16 @@
 """A throwaway MariaDB server on loopback, standing in for Aurora MySQL 3 in the sandbox and the
-tests. Started without systemd, data in a folder of ours, stopped by its PID."""
+tests. Started without systemd, data in a folder of ours, stopped by its PID.
+
+Every server writes a ROW binlog with GTIDs and keeps replicated changes in it
+(log_slave_updates), so any server can be the source or the replica of another and the two can
+swap roles (ops/sandbox/replication.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -15,17 +19,17 @@ from typing import Any
 import pymysql
 
 from ops.sandbox.ensure_mariadb import server_binary
+from ops.sandbox.state import command_line, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# A small redo log (the default is 96 MB): a fresh data folder is ~25 MB, quick to create and to
+# copy for a second server, and plenty for test and sandbox volumes.
+REDO_LOG_SIZE = "--innodb-log-file-size=16M"
 
 
 class MariaDBServer:
-    def __init__(self, basedir: Path, port: int | None = None) -> None:
+    def __init__(self, basedir: Path, port: int | None = None, server_id: int = 1) -> None:
         self.basedir = Path(basedir)
+        self.server_id = server_id
         self.datadir = self.basedir / "data"
         self.socket = self.basedir / "mysqld.sock"
         self.pid_file = self.basedir / "mysqld.pid"
@@ -40,29 +44,42 @@ class MariaDBServer:
         except (FileNotFoundError, ValueError):
             return None
 
-    def start(self, timeout: float = 30.0) -> MariaDBServer:
+    def initialise(self, *, copy_of: MariaDBServer | None = None) -> None:
+        """A fresh data folder (system tables, root on the socket), unless one is there. A copy of
+        another server's untouched folder is the same thing and skips the ~1-4 s bootstrap."""
+        if (self.datadir / "mysql").exists():
+            return
+        self.basedir.mkdir(parents=True, exist_ok=True)
+        if copy_of is not None:
+            copy_of.initialise()
+            shutil.copytree(copy_of.datadir, self.datadir)
+            return
+        install_db = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
+        subprocess.run(
+            [
+                install_db,
+                "--no-defaults",
+                "--user=root",
+                f"--datadir={self.datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                REDO_LOG_SIZE,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def start(self, timeout: float = 30.0, *, read_only: bool = False) -> MariaDBServer:
+        """Start the server (a fresh data folder is initialised first). `read_only`: from the
+        first moment, as a replica must be (no window in which the app user could write)."""
         binary = server_binary()
         if binary is None:
             raise RuntimeError(
                 "MariaDB is not installed: run `make mariadb` (or "
                 "`apt-get install -y mariadb-server`)"
             )
-        self.basedir.mkdir(parents=True, exist_ok=True)
-        if not (self.datadir / "mysql").exists():
-            install_db = shutil.which("mariadb-install-db") or "/usr/bin/mariadb-install-db"
-            subprocess.run(
-                [
-                    install_db,
-                    "--no-defaults",
-                    "--user=root",
-                    f"--datadir={self.datadir}",
-                    "--auth-root-authentication-method=normal",
-                    "--skip-test-db",
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        self.initialise()
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -76,11 +93,17 @@ class MariaDBServer:
                     f"--pid-file={self.pid_file}",
                     "--skip-name-resolve",
                     "--innodb-buffer-pool-size=64M",
+                    REDO_LOG_SIZE,
                     "--innodb-flush-log-at-trx-commit=1",
                     "--max-connections=300",
+                    # Liveness probes (connect, close) must never get 127.0.0.1 blocked.
+                    "--max-connect-errors=1000000",
                     "--log-bin=mysql-bin",
-                    "--server-id=1",
+                    f"--server-id={self.server_id}",
                     "--binlog-format=ROW",
+                    "--log-slave-updates",
+                    "--relay-log=relay-bin",  # not named after the host name
+                    f"--read-only={'ON' if read_only else 'OFF'}",
                 ],
                 stdout=log,
                 stderr=log,
@@ -102,6 +125,7 @@ class MariaDBServer:
         """mariadb-install-db also makes password-less root users reachable over TCP; keep only
         root@localhost (the unix socket), so no local process can log in as root by port."""
         with self.root() as conn, conn.cursor() as cur:
+            cur.execute("SET SESSION sql_log_bin = 0")  # this server's own affair: not replicated
             cur.execute("SELECT host FROM mysql.user WHERE user = 'root' AND host <> 'localhost'")
             for (host,) in cur.fetchall():
                 cur.execute("DROP USER %s@%s", ("root", host))
@@ -116,25 +140,37 @@ class MariaDBServer:
         with self.root() as conn, conn.cursor() as cur:
             cur.execute(f"SET GLOBAL read_only = {'ON' if on else 'OFF'}")
 
+    def is_ours(self, pid: int) -> bool:
+        """`pid` is a mariadbd on this data folder (a pid file can outlive its process)."""
+        return f"--datadir={self.datadir}" in (command_line(pid) or [])
+
     def stop(self, timeout: float = 20.0) -> None:
-        pid = self.pid if self.process is None else self.process.pid
-        if pid is None:
+        self._signal(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies as a crashed host would, nothing flushed or closed cleanly."""
+        self._signal(signal.SIGKILL, 5.0)
+
+    def _signal(self, signum: int, timeout: float) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signum)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
             return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
+        pid = self.pid
+        if pid is None or not self.is_ours(pid):
             return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None:
-                if self.process.poll() is not None:
-                    break
-            else:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
+        while command_line(pid) is not None:  # a zombie counts as gone
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                break
             time.sleep(0.05)
-        else:
-            os.kill(pid, signal.SIGKILL)
-        self.process = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,9 +20,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: one MariaDB per region (replication), bridge forwarders
+LOOPBACK = "127.0.0.1"
 # moto accepts any credentials; fixed dummies keep a real profile out of every sandbox call.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+
+
+class SandboxNotRunning(RuntimeError):
+    pass
 
 
 def sandbox_dir() -> Path:
@@ -51,6 +57,10 @@ class Paths:
         return self.root / "env.docker.json"
 
     @property
+    def env_docker_secondary(self) -> Path:
+        return self.root / "env.docker.secondary.json"
+
+    @property
     def endpoints(self) -> Path:
         return self.root / "endpoints.json"
 
@@ -66,8 +76,15 @@ class Paths:
     def demo_log(self) -> Path:
         return self.root / "demo.log"
 
+    @property
+    def bridge_log(self) -> Path:
+        return self.root / "bridge.log"
+
     def env_file(self, role: str) -> Path:
         return self.env_primary if role == "primary" else self.env_secondary
+
+    def env_docker_file(self, role: str) -> Path:
+        return self.env_docker if role == "primary" else self.env_docker_secondary
 
     def created(self) -> list[Path]:
         """Everything `up` writes (logs too), so `down` removes only what is ours."""
@@ -76,21 +93,25 @@ class Paths:
             self.env_primary,
             self.env_secondary,
             self.env_docker,
+            self.env_docker_secondary,
             self.endpoints,
             self.mariadb,
             self.moto_log,
             self.demo_log,
+            self.bridge_log,
         ]
 
 
 @dataclass(frozen=True)
 class Process:
-    """A detached server `up` started. `programs`: acceptable basenames of its executable."""
+    """A detached server `up` started. `programs`: acceptable basenames of its executable;
+    `host`: the address it listens on (a bridge forwarder listens on the docker bridge)."""
 
     name: str
     pid: int
     port: int
     programs: tuple[str, ...]
+    host: str = LOOPBACK
 
     def command_line(self) -> list[str] | None:
         return command_line(self.pid)
@@ -100,11 +121,12 @@ class Process:
         if not args:
             return False
         runs_program = any(Path(arg).name in self.programs for arg in args)
-        on_port = any(arg == str(self.port) or arg.endswith(f"={self.port}") for arg in args)
+        port = re.compile(rf"(?<![0-9]){self.port}(?![0-9])")  # -p 8, --port=8, LISTEN:8,bind
+        on_port = any(port.search(arg) for arg in args[1:])
         return runs_program and on_port
 
     def is_running(self) -> bool:
-        return self.is_ours() and port_answers(self.port)
+        return self.is_ours() and port_answers(self.port, self.host)
 
 
 @dataclass
@@ -115,7 +137,10 @@ class State:
     processes: list[Process] = field(default_factory=list)
     # Per role: resource names/URLs/ARNs the harness needs (queues, stand-in inbox, secret).
     aws: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mariadb_socket: str = ""
+    # The ledger's servers and which region is the writer (replication.Topology.describe()).
+    ledger: dict[str, Any] = field(default_factory=dict)
+    # The docker bridge address the servers are also reachable on ("" when not bridged).
+    bridge: str = ""
     ready: bool = False
     version: int = STATE_VERSION
 
@@ -123,11 +148,17 @@ class State:
         return next((p for p in self.processes if p.name == name), None)
 
     def is_running(self) -> bool:
-        return self.ready and bool(self.processes) and all(p.is_running() for p in self.processes)
+        return (
+            self.ready
+            and self.version == STATE_VERSION
+            and bool(self.processes)
+            and all(p.is_running() for p in self.processes)
+        )
 
     def save(self, paths: Paths) -> None:
         data = asdict(self)
         tmp = paths.state.with_suffix(".tmp")
+        tmp.touch(mode=0o600, exist_ok=True)  # holds the replication password
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(paths.state)
 
@@ -140,9 +171,16 @@ class State:
         except ValueError:
             return cls(env="?")  # unreadable: treated as stale, nothing is signalled
         processes = [
-            Process(p["name"], int(p["pid"]), int(p["port"]), tuple(p["programs"]))
+            Process(
+                p["name"],
+                int(p["pid"]),
+                int(p["port"]),
+                tuple(p["programs"]),
+                p.get("host", LOOPBACK),
+            )
             for p in data.pop("processes", [])
         ]
+        data.setdefault("version", 1)  # written before versions were recorded
         known = {name for name in cls.__dataclass_fields__ if name != "processes"}
         return cls(processes=processes, **{k: v for k, v in data.items() if k in known})
 
@@ -177,7 +215,7 @@ def _zombie(proc: Path) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def port_answers(port: int, host: str = "127.0.0.1") -> bool:
+def port_answers(port: int, host: str = LOOPBACK) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
             return True
@@ -187,7 +225,7 @@ def port_answers(port: int, host: str = "127.0.0.1") -> bool:
 
 def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
 
 
