@@ -23,6 +23,7 @@ def log_lines() -> Iterator[PowertoolsLines]:
     with capture_log_lines() as lines:
         yield lines
 
+
 VISA = "4111111111111111"
 VISA_2 = "4012888888881881"
 
@@ -50,8 +51,7 @@ def test_card_number_is_refused_and_never_copied(
     pan: str,
     where: str,
 ) -> None:
-    payment_id = changes.get("payment_id", "pay-pan-probe")
-    answer = lambda_handler(charge(payment_id, **changes), lambda_context)
+    answer = lambda_handler(charge(**{"payment_id": "pay-pan-probe", **changes}), lambda_context)
 
     assert answer["outcome"] == "REJECTED"
     assert answer["reason"].startswith("CARD_NUMBER_IN_EVENT: ")

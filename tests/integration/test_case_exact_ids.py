@@ -61,7 +61,7 @@ def test_accounts_that_differ_only_in_case_stay_apart(sandbox: Any, lambda_conte
     assert ledger_rows(
         sandbox.mariadb,
         "SELECT account, SUM(amount_minor) FROM ledger_entries "
-        "WHERE account LIKE 'merchant:%' GROUP BY account ORDER BY 2",
+        "WHERE account LIKE 'merchant:%%' GROUP BY account ORDER BY 2",
     ) == [("merchant:acme", 300), ("merchant:ACME", 700)]
     assert ledger_rows(
         sandbox.mariadb,

@@ -26,10 +26,9 @@ BUDGET_SECONDS = 6.0  # what the function has left; the processor keeps 2 s of i
 
 
 def _nothing_written_for(sandbox: Any, payment_id: str) -> None:
-    assert (
-        ledger_rows(sandbox.mariadb, "SELECT COUNT(*) FROM payments WHERE payment_id = %s", payment_id)
-        == [(0,)]
-    )
+    assert ledger_rows(
+        sandbox.mariadb, "SELECT COUNT(*) FROM payments WHERE payment_id = %s", payment_id
+    ) == [(0,)]
     assert sandbox.session_item(payment_id) is None
     assert sandbox.parked() == []
 
@@ -39,6 +38,7 @@ def test_a_refund_waiting_on_its_locked_charge_gives_up_in_time(
 ) -> None:
     assert lambda_handler(charge("pay-lock-1"), lambda_context)["outcome"] == "PROCESSED"
     with sandbox.mariadb.root("payments") as holder, holder.cursor() as cur:
+        holder.begin()  # the administrative connection autocommits: hold the lock explicitly
         cur.execute("SELECT 1 FROM payments WHERE payment_id = 'pay-lock-1' FOR UPDATE")
         context = CountdownContext(BUDGET_SECONDS)
         with pytest.raises(TransientError):

@@ -46,9 +46,7 @@ def test_a_refund_of_a_refund_is_rejected(charged: Any, lambda_context: Any) -> 
 
 
 def test_a_refund_in_another_currency_is_rejected(charged: Any, lambda_context: Any) -> None:
-    answer = lambda_handler(
-        refund("ref-rule-3", "pay-rule-1", 100, currency="EUR"), lambda_context
-    )
+    answer = lambda_handler(refund("ref-rule-3", "pay-rule-1", 100, currency="EUR"), lambda_context)
     _refused(charged, answer, "REFUND_CURRENCY_MISMATCH", "ref-rule-3")
 
 

@@ -25,7 +25,7 @@ def parts() -> dict[str, Any]:
 
 @pytest.fixture
 def service(parts: dict[str, Any]) -> PaymentService:
-    return PaymentService(**parts, max_amount_minor=1_000_000)
+    return PaymentService(**parts, max_amount_minor=1_000_000, region="us-east-1")
 
 
 def test_charge_then_duplicate(service: PaymentService, parts: dict[str, Any]) -> None:
@@ -150,7 +150,7 @@ def test_parking_failure_fails_the_invocation(parts: dict[str, Any]) -> None:
             raise RuntimeError("queue down")
 
     parts["parking"] = BrokenParking()
-    service = PaymentService(**parts, max_amount_minor=1_000_000)
+    service = PaymentService(**parts, max_amount_minor=1_000_000, region="us-east-1")
 
     with pytest.raises(RuntimeError):
         service.handle(load_event("09_invalid_float_amount.json"))

@@ -8,12 +8,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payment_processor.ports import PaymentRecord
 from shared.errors import (
     DeadlineExceeded,
     RegionStateUnavailable,
     SessionsUnavailable,
 )
+from shared.records import PaymentRecord
 
 ACTIVE_REGION_KEY = "active-region"
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payment_processor.ports import Outcome
 from shared import card_data
 from shared.errors import DeadlineExceeded, ParkingUnavailable
+from shared.records import Outcome
 
 
 class SqsParkingLot:
