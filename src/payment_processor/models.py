@@ -184,6 +184,22 @@ def _convert[T](data: object, kind: type[T]) -> T:
         return msgspec.convert(data, kind, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(describe(exc)) from None
+    except UnicodeEncodeError:
+        # msgspec encodes a string to compare it with a literal or enum value; a lone surrogate
+        # (JSON may escape one: "\ud800") is not text it can encode.
+        raise InvalidEvent(f"{_not_unicode(data)}: not valid Unicode text") from None
+
+
+def _not_unicode(data: object) -> str:
+    """The first top-level field whose string value cannot be encoded (where literals are)."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if isinstance(value, str) and isinstance(key, str):
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    return key.encode("utf-8", "backslashreplace").decode()[:64]
+    return "a text field"
 
 
 def describe(exc: msgspec.ValidationError) -> str:

@@ -201,8 +201,9 @@ class PaymentService:
     def _set_aside(
         self, event: object, payment_id: str | None, outcome: Outcome, code: str, reason: str
     ) -> Result:
-        # Reasons may quote the publisher's text (an unknown field's name): never a card number.
-        reason = card_data.mask_text(reason)
+        # Reasons may quote the publisher's text (an unknown field's name): never a card number,
+        # and only text every log sink can encode (a lone surrogate is escaped).
+        reason = card_data.mask_text(reason).encode("utf-8", "backslashreplace").decode()
         self._parking.park(event, outcome=outcome, code=code, reason=reason)
         logger.warning(
             f"payment {outcome.value.lower()}: {code}",

@@ -41,6 +41,8 @@ _MAX_INT_BITS = 4_000 * 3
 
 _SEPARATOR = "[ \u00a0\u3000._\u2010-\u2015-]"
 _CHAIN = re.compile(rf"\d+(?:{_SEPARATOR}{{1,3}}\d+)*")
+# Every chain of 13+ characters starts with one of these: a cheap first look at a string.
+_CANDIDATE = re.compile(r"\d[\d \u00a0\u3000._\u2010-\u2015-]{12}")
 _GROUP = re.compile(r"\d+")
 _EXEMPT = re.compile(
     r"(?<![0-9A-Za-z])(?:"
@@ -55,6 +57,7 @@ _LAYOUTS = frozenset(
     | {(4, 4, 5), (4, 6, 5), (4, 6, 4)}
 )
 _MIN_DIGITS, _MAX_DIGITS = 13, 19
+_SMALLEST_PAN = 10 ** (_MIN_DIGITS - 1)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -93,12 +96,15 @@ def _chain_spans(text: str, start: int, end: int, *, any_grouping: bool) -> Iter
 
 def pan_spans(text: str, *, id_field: bool = False) -> list[range]:
     """Where ``text`` carries a card number (character ranges, in order, may overlap)."""
-    if len(text) < _MIN_DIGITS or sum(char.isdecimal() for char in text) < _MIN_DIGITS:
-        return []  # the common case, decided without a regex
+    # A chain of digit groups shorter than 13 characters cannot hold 13 digits: almost every
+    # string is decided by this one search.
+    if len(text) < _MIN_DIGITS or _CANDIDATE.search(text) is None:
+        return []
     scanned = _EXEMPT.sub(lambda m: "#" * len(m.group()), text)
     spans: list[range] = []
     for chain in _CHAIN.finditer(scanned):
-        spans.extend(_chain_spans(scanned, *chain.span(), any_grouping=id_field))
+        if chain.end() - chain.start() >= _MIN_DIGITS:
+            spans.extend(_chain_spans(scanned, *chain.span(), any_grouping=id_field))
     return spans
 
 
@@ -133,50 +139,74 @@ def _number_texts(value: int | float) -> tuple[str, ...]:
 
 def _carries_pan(value: Any, *, id_field: bool = False) -> bool:
     if isinstance(value, str):
-        return bool(pan_spans(value, id_field=id_field))
+        # Most strings are decided by the length and one regex search, without a call.
+        return (
+            len(value) >= _MIN_DIGITS
+            and _CANDIDATE.search(value) is not None
+            and bool(pan_spans(value, id_field=id_field))
+        )
     if isinstance(value, bool) or not isinstance(value, int | float):
         return False
+    if isinstance(value, int) and -_SMALLEST_PAN < value < _SMALLEST_PAN:
+        return False  # a float's digits may hide after its point: 0.4111111111111111
     return any(pan_spans(text) for text in _number_texts(value))
 
 
-def _key_text(key: Any) -> str:
-    text = mask_text(key if isinstance(key, str) else repr(key))
-    return text if len(text) <= _MAX_KEY else text[:_MAX_KEY] + "…"
+# A path is built only for what is reported: (parent, key or index) links, root None.
+_Link = tuple[Any, Any] | None
 
 
-def _walk(value: Any) -> Iterator[tuple[Any, str, bool]]:
-    """Every (leaf-or-key, path, is-id-field) in ``value``, without recursion. Keys are yielded
-    as their own leaves (a key can carry a card number too)."""
-    stack: list[tuple[Any, str, bool]] = [(value, "", False)]
-    while stack:
-        node, path, id_field = stack.pop()
-        if isinstance(node, dict):
-            for key, item in reversed(list(node.items())):
-                here = f"{path}.{_key_text(key)}" if path else _key_text(key)
-                yield key, here, False
-                stack.append((item, here, key in ID_FIELDS if isinstance(key, str) else False))
-        elif isinstance(node, list | tuple):
-            items = reversed(list(enumerate(node)))
-            stack.extend((item, f"{path}[{index}]", False) for index, item in items)
+def _path(link: _Link) -> str:
+    parts: list[str] = []
+    while link is not None:
+        link, part = link
+        if isinstance(part, int) and not isinstance(part, bool):
+            parts.append(f"[{part}]")
         else:
-            yield node, path, id_field
+            text = mask_text(part if isinstance(part, str) else repr(part))
+            text = text if len(text) <= _MAX_KEY else text[:_MAX_KEY] + "…"
+            parts.append(f".{text}")
+    return "".join(reversed(parts)).removeprefix(".") or "event"
+
+
+def _found(value: Any) -> Iterator[_Link]:
+    """Where ``value`` carries a card number (links to the paths), in document order, without
+    recursion. Keys are looked at too (a key can carry a card number)."""
+    stack: list[tuple[Any, _Link, bool]] = [(value, None, False)]
+    while stack:
+        node, link, id_field = stack.pop()
+        kind = type(node)
+        if kind is str:  # the common leaf first
+            if _carries_pan(node, id_field=id_field):
+                yield link
+        elif kind is dict or isinstance(node, dict):
+            children = []
+            for key, item in node.items():
+                here = (link, key)
+                if type(key) is str and _carries_pan(key):
+                    yield here
+                children.append((item, here, key in ID_FIELDS if type(key) is str else False))
+            stack.extend(reversed(children))
+        elif isinstance(node, list | tuple):
+            stack.extend((item, (link, i), False) for i, item in reversed(list(enumerate(node))))
+        elif _carries_pan(node, id_field=id_field):
+            yield link
 
 
 def pan_paths(value: Any) -> list[str]:
     """Dotted paths (keys masked, at most MAX_PATHS) of the places in ``value`` that carry a
     card number; the value itself is "event"."""
     found: list[str] = []
-    for leaf, path, id_field in _walk(value):
-        if _carries_pan(leaf, id_field=id_field):
-            found.append(path or "event")
-            if len(found) == MAX_PATHS:
-                break
+    for link in _found(value):
+        found.append(_path(link))
+        if len(found) == MAX_PATHS:
+            break
     return found
 
 
 def contains_pan(value: Any) -> bool:
     """True if any string or number anywhere in ``value`` (keys included) carries a PAN."""
-    return any(_carries_pan(leaf, id_field=id_field) for leaf, _, id_field in _walk(value))
+    return next(_found(value), False) is not False
 
 
 def mask(value: Any, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -188,6 +218,8 @@ def mask(value: Any, *, max_depth: int = MAX_DEPTH) -> Any:
 
 def _mask(value: Any, depth: int, *, id_field: bool) -> Any:
     if isinstance(value, str):
+        if len(value) < _MIN_DIGITS or _CANDIDATE.search(value) is None:
+            return value
         return mask_text(value, id_field=id_field)
     if isinstance(value, bool) or value is None:
         return value

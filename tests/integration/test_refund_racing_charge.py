@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from payment_processor.handler import lambda_handler
+from payment_processor.handler import lambda_handler, process
+from payment_processor.wiring import build_service
+from shared.config import get_processor_settings
 from shared.errors import TransientError
 from tests.conftest import ledger_rows
 from tests.integration.scenario import DELETE, charge, iso, refund
@@ -97,3 +99,48 @@ def test_a_refund_dated_in_the_future_is_parked_at_once(sandbox: Any, lambda_con
     answer = lambda_handler(built, lambda_context)
     assert answer["outcome"] == "PARKED"
     assert [m["code"] for m in sandbox.parked()] == ["ORIGINAL_NOT_FOUND"]
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.parametrize("charge_arrives_after_attempt", [None, 1, 2])
+def test_lambdas_three_attempts_on_the_real_adapters(
+    sandbox: Any, lambda_context: Any, charge_arrives_after_attempt: int | None
+) -> None:
+    """Lambda's asynchronous invocation as it happens (template.yaml: MaximumRetryAttempts 2,
+    waits of ~1 and ~2 minutes), the clock moved instead of waited: the refund is processed on
+    the attempt after its charge arrives, or parked by the last attempt, never both and never
+    in the failure destination."""
+    event_time = datetime(2026, 11, 30, 9, 0, 0, tzinfo=UTC)
+    clock = Clock(event_time + timedelta(seconds=2))
+    service = build_service(get_processor_settings(), clock=clock)
+    early = refund("ref-race-5", "pay-race-5", 500)
+    early["time"] = iso(event_time)
+    answers: list[str] = []
+    for attempt, wait in enumerate((0, 60, 120), start=1):
+        clock.now += timedelta(seconds=wait)
+        try:
+            answers.append(process(early, lambda_context, service=service)["outcome"])
+            break
+        except TransientError:
+            answers.append("retry")
+        if attempt == charge_arrives_after_attempt:
+            assert lambda_handler(charge("pay-race-5"), lambda_context)["outcome"] == "PROCESSED"
+
+    parked = sandbox.parked()
+    if charge_arrives_after_attempt is None:
+        assert answers == ["retry", "retry", "PARKED"]
+        assert [(m["outcome"], m["code"]) for m in parked] == [("PARKED", "ORIGINAL_NOT_FOUND")]
+        assert ledger_rows(sandbox.mariadb, "SELECT COUNT(*) FROM payments") == [(0,)]
+    else:
+        assert answers == ["retry"] * charge_arrives_after_attempt + ["PROCESSED"]
+        assert parked == []
+        assert ledger_rows(
+            sandbox.mariadb, "SELECT refunded_minor FROM payments WHERE payment_id = 'pay-race-5'"
+        ) == [(500,)]

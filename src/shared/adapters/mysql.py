@@ -107,6 +107,7 @@ class MySQLConnector:
         runs first on it. Raises LedgerUnavailable, or DeadlineExceeded."""
         ssl_context = self.ssl_context()
         for last_try in (False, True):
+            io_timeout = time_left(self.io_timeout, timeout)  # nothing starts without time
             creds = self._read_credentials()
             try:
                 return pymysql.connect(
@@ -121,8 +122,8 @@ class MySQLConnector:
                     connect_timeout=time_left(self.connect_timeout, timeout),
                     # The handshake reads with this too: a server that accepts and never
                     # answers is given up on within the same bound.
-                    read_timeout=time_left(self.io_timeout, timeout),
-                    write_timeout=time_left(self.io_timeout, timeout),
+                    read_timeout=io_timeout,
+                    write_timeout=io_timeout,
                     ssl=ssl_context,
                 )
             except pymysql.err.MySQLError as exc:
