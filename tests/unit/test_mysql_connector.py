@@ -53,8 +53,8 @@ def test_time_left_is_the_least_of_the_limits_and_the_deadline() -> None:
 )
 def test_lock_waits_end_before_the_deadline(left: float, seconds: int) -> None:
     assert lock_wait_seconds(left) == seconds
-    if left >= MIN_ATTEMPT_SECONDS:
-        assert seconds < left  # the server answers 1205 before the socket timeout
+    if left >= 1.5:  # below, MySQL's 1 s minimum may outlast it: the socket timeout ends it
+        assert seconds <= left - 0.5  # the server answers 1205 before the socket gives up
 
 
 def test_pymysql_reads_its_timeouts_from_the_attributes_we_set() -> None:
