@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -224,29 +225,40 @@ SETTINGS = settings(
 )
 
 
-def test_any_json_value_is_answered(sandbox: Any) -> None:
-    seen: set[str] = set()
+def _report(name: str, seen: Counter[str], capsys: Any, record_property: Any) -> None:
+    summary = f"crash-freedom, {name}: {sum(seen.values())} examples, {dict(sorted(seen.items()))}"
+    record_property("crash_freedom", summary)
+    with capsys.disabled():
+        print(f"\n{summary}")
+
+
+def test_any_json_value_is_answered(sandbox: Any, capsys: Any, record_property: Any) -> None:
+    seen: Counter[str] = Counter()
     with capture_log_lines() as lines:
 
         @SETTINGS
         @given(event=json_values)
         def example(event: Any) -> None:
-            seen.add(check_answer(sandbox, event, lines))
+            seen[check_answer(sandbox, event, lines)] += 1
 
         example()
-    assert seen <= {"REJECTED"}, seen
+    _report("any JSON value", seen, capsys, record_property)
+    assert set(seen) <= {"REJECTED"}, seen
     check_ledger(sandbox.mariadb)
 
 
-def test_any_mutation_of_a_valid_event_is_answered(sandbox: Any) -> None:
-    seen: set[str] = set()
+def test_any_mutation_of_a_valid_event_is_answered(
+    sandbox: Any, capsys: Any, record_property: Any
+) -> None:
+    seen: Counter[str] = Counter()
     with capture_log_lines() as lines:
 
         @SETTINGS
         @given(event=mutated_events)
         def example(event: dict[str, Any]) -> None:
-            seen.add(check_answer(sandbox, event, lines))
+            seen[check_answer(sandbox, event, lines)] += 1
 
         example()
-    assert "REJECTED" in seen and seen & {"PROCESSED", "DUPLICATE"}, seen
+    _report("mutated valid events", seen, capsys, record_property)
+    assert "REJECTED" in seen and set(seen) & {"PROCESSED", "DUPLICATE"}, seen
     check_ledger(sandbox.mariadb)
