@@ -44,8 +44,9 @@ def statements(sql: str) -> list[str]:
     ]
 
 
-def apply(conn: Any, database: str) -> list[str]:
-    """Create the database if needed and apply pending migrations in order; returns the names."""
+def apply(conn: Any, database: str, *, up_to: int | None = None) -> list[str]:
+    """Create the database if needed and apply pending migrations in order (those numbered up to
+    ``up_to`` when given); returns the names."""
     applied = []
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
@@ -58,7 +59,7 @@ def apply(conn: Any, database: str) -> list[str]:
         cur.execute("SELECT version FROM schema_migrations")
         done = {row[0] for row in cur.fetchall()}
         for version, name, sql in migrations():
-            if version in done:
+            if version in done or (up_to is not None and version > up_to):
                 continue
             for statement in statements(sql):
                 cur.execute(statement)

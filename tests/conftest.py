@@ -11,8 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests run their bounded number of examples in `make test`; HYPOTHESIS_PROFILE=long
+# runs the ones that do not fix their own count (the crash-freedom tests, the unit properties)
+# with 5,000 examples each.
+settings.register_profile("long", max_examples=5_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 EVENTS = ROOT / "events"
 ENV = "test"
 PRIMARY = "us-east-1"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -10,8 +9,8 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from health.checks import HealthService
 from shared.adapters import aws
 from shared.adapters.dynamodb import DynamoRegionGate
-from shared.adapters.ledger import MySQLLedger
 from shared.adapters.ledger_probe import MySQLLedgerProbe
+from shared.adapters.mysql import MySQLConnector
 from shared.adapters.s3 import S3DocumentsBucket
 from shared.config import HealthSettings, get_health_settings
 
@@ -22,15 +21,8 @@ def build_service(settings: HealthSettings) -> HealthService:
     secrets = aws.client("secretsmanager", region, config=config)
     return HealthService(
         ledger=MySQLLedgerProbe(
-            MySQLLedger.from_settings(
-                settings,
-                region,
-                provider=SecretsProvider(boto3_client=secrets),
-                # pymysql's socket timeouts are whole seconds
-                connect_timeout=max(1, math.ceil(settings.check_timeout_seconds)),
-                io_timeout=max(1, math.ceil(settings.check_timeout_seconds)),
-                attempts=1,
-            )
+            MySQLConnector.from_settings(settings, provider=SecretsProvider(boto3_client=secrets)),
+            timeout=settings.check_timeout_seconds,
         ),
         # No gate cache: the whole report is cached instead, and a check must really read.
         region_gate=DynamoRegionGate(

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from payment_processor.ports import PaymentRecord
+from shared.records import PaymentRecord
 
 _TIMES = ("occurred_at", "processed_at")
 

@@ -11,7 +11,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from ledger_export import records
-from payment_processor.ports import PaymentRecord
+from shared.records import PaymentRecord
 
 
 class ExportRequest(Struct, frozen=True, forbid_unknown_fields=True):

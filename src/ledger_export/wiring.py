@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.adapters.ledger import MySQLLedger
 from shared.adapters.ledger_export import MySQLLedgerRows
+from shared.adapters.mysql import MySQLConnector
 from shared.config import get_ledger_export_settings
 
 
 @lru_cache(maxsize=1)
 def get_rows() -> MySQLLedgerRows:
     settings = get_ledger_export_settings()
-    return MySQLLedgerRows(MySQLLedger.from_settings(settings, settings.aws_region, attempts=1))
+    return MySQLLedgerRows(MySQLConnector.from_settings(settings))

@@ -14,15 +14,17 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
-@logger.inject_lambda_context(correlation_id_path="detail.payment_id", clear_state=True)
+# No correlation_id_path: Powertools would copy the raw detail.payment_id into every log line,
+# card number and all. The service sets it from the masked, then the validated, payment_id.
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     return process(event, context)
 
 
 def process(
-    event: dict[str, Any],
+    event: Any,
     context: Any,
     *,
     service: PaymentService | None = None,

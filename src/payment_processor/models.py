@@ -1,6 +1,18 @@
 """The public payment event contract (source payment.service, detail-type Payment Transaction).
 
-Other teams publish these events: the rules here are the contract in ARCHITECTURE.md, no looser.
+Other teams publish these events: the rules here are the contract in ARCHITECTURE.md, no looser,
+with what docs/decisions.md ("Ledger correctness (issue 7)") makes precise:
+
+- Ids (payment_id, original_payment_id, merchant_id, customer_id) are compared byte for byte
+  everywhere: ``Pay-1`` and ``pay-1`` are two payments (the ledger's id columns are binary).
+- No card number anywhere in the event, in any string or number, keys included
+  (shared.card_data says what a card number is). An id may not carry a run of 13-19 digits that
+  passes the Luhn check however its digit groups are separated (``-``, ``_``): such an event is
+  REJECTED (CARD_NUMBER_IN_EVENT) before anything else is read from it.
+- ``occurred_at`` is a timestamp with a zone whose UTC instant lies in the years 1000-9999 (what
+  the ledger's DATETIME column stores).
+- ``metadata: {}`` is the same payload as no metadata, as ``card: null`` is the same as no card:
+  both hash alike, so a redelivery that drops an empty map is a DUPLICATE, not a CONFLICT.
 
 Validated with msgspec, not pydantic (docs/decisions.md, "Contract validation"): on the packaged
 function, importing pydantic and building its first model costs 0.4-0.6x of `import boto3` by
@@ -14,7 +26,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -46,6 +58,10 @@ Identifier = Annotated[str, Meta(pattern=r"\A[A-Za-z0-9_-]{1,64}\Z")]
 MetadataKey = Annotated[str, Meta(min_length=1, max_length=64)]
 MetadataValue = Annotated[str, Meta(max_length=256)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Meta(max_length=20)]
+# What a DATETIME(6) column holds (MySQL/Aurora "supported range"; MariaDB the same).
+EARLIEST_OCCURRED_AT = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST_OCCURRED_AT = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+_OCCURRED_AT_RANGE = "occurred_at: outside the years 1000-9999 (UTC) the ledger can hold"
 
 
 class InvalidEvent(ValueError):
@@ -96,7 +112,16 @@ class PaymentDetail(
         if self.original_payment_id == self.payment_id:
             raise ValueError("original_payment_id: a refund cannot refund itself")
         # One instant, one spelling: stored, projected and hashed in UTC.
-        msgspec.structs.force_setattr(self, "occurred_at", self.occurred_at.astimezone(UTC))
+        try:
+            occurred_at = self.occurred_at.astimezone(UTC)
+        except OverflowError:  # year 1 east of UTC, year 9999 west of it
+            raise ValueError(_OCCURRED_AT_RANGE) from None
+        if not EARLIEST_OCCURRED_AT <= occurred_at <= LATEST_OCCURRED_AT:
+            raise ValueError(_OCCURRED_AT_RANGE)
+        msgspec.structs.force_setattr(self, "occurred_at", occurred_at)
+        if self.metadata is not None and not self.metadata:
+            # {} and absent are one payload (as card null and absent are): same hash.
+            msgspec.structs.force_setattr(self, "metadata", None)
 
     @classmethod
     def parse(cls, detail: object) -> PaymentDetail:
@@ -107,7 +132,8 @@ class PaymentDetail(
         EventBridge id, same detail) hashes the same; any changed field does not.
 
         The canonical form is the one stored hashes were made with (pinned by golden values in
-        tests/unit/test_models.py): absent optionals omitted, keys sorted, UTC as ``Z``."""
+        tests/unit/test_models.py): absent optionals omitted (an empty metadata map counts as
+        absent), keys sorted, UTC as ``Z``."""
         canonical = json.dumps(msgspec.to_builtins(self), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -125,12 +151,30 @@ class EventEnvelope(Struct, frozen=True, kw_only=True):
         return _convert(event, cls)
 
 
-def parse_payment(event: Mapping[str, Any]) -> PaymentDetail:
-    """The event's payment, or InvalidEvent naming the first rule it breaks."""
+def parse_payment(event: object) -> PaymentDetail:
+    """The event's payment, or InvalidEvent naming the first rule it breaks (any JSON value is
+    answered: a list, a string or null is an invalid event, not an error)."""
     return PaymentDetail.parse(EventEnvelope.parse(event).detail)
 
 
-_LOCATION = re.compile(r"^(?P<message>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
+def event_age(event: object, now: datetime) -> timedelta | None:
+    """How long ago EventBridge says the event happened (its envelope ``time``, RFC 3339 with a
+    zone), or None when the time is missing or unreadable. Negative if it lies in the future
+    (a publisher may set ``time`` itself)."""
+    stamp = event.get("time") if isinstance(event, Mapping) else None
+    if not isinstance(stamp, str) or len(stamp) > 64:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+        return None if moment.tzinfo is None else now - moment
+    except (ValueError, OverflowError):
+        return None
+
+
+_LOCATION = re.compile(
+    r"^(?P<message>.*) - at (?P<key>`key` in )?`\$\.?(?P<path>[^`]*)`$", re.DOTALL
+)
+_MAX_REASON = 300
 # msgspec quotes a rejected enum or literal value; the value is the publisher's, keep it out.
 _QUOTED_VALUE = re.compile(r"value '.*'", re.DOTALL)
 
@@ -140,12 +184,30 @@ def _convert[T](data: object, kind: type[T]) -> T:
         return msgspec.convert(data, kind, strict=True)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(describe(exc)) from None
+    except UnicodeEncodeError:
+        # msgspec encodes a string to compare it with a literal or enum value; a lone surrogate
+        # (JSON may escape one: "\ud800") is not text it can encode.
+        raise InvalidEvent(f"{_not_unicode(data)}: not valid Unicode text") from None
+
+
+def _not_unicode(data: object) -> str:
+    """The first top-level field whose string value cannot be encoded (where literals are)."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if isinstance(value, str) and isinstance(key, str):
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    return key.encode("utf-8", "backslashreplace").decode()[:64]
+    return "a text field"
 
 
 def describe(exc: msgspec.ValidationError) -> str:
     """``field.path: rule`` from msgspec's message, without the rejected value."""
     text = _QUOTED_VALUE.sub("value", str(exc))
     match = _LOCATION.match(text)
-    if match is None:
-        return text
-    return f"{match['path']}: {match['message']}" if match["path"] else match["message"]
+    if match is not None:
+        path = match["path"] + (" (a key)" if match["key"] else "")
+        text = f"{path}: {match['message']}" if path else match["message"]
+    # An unknown field's name is the publisher's text: keep the reason short.
+    return text if len(text) <= _MAX_REASON else text[:_MAX_REASON] + "…"

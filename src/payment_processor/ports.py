@@ -1,40 +1,29 @@
 """What the payment service needs from the outside world. Adapters in shared/adapters implement
-these; tests pass fakes."""
+these (structurally: they do not import this module); tests pass fakes.
+
+The records exchanged with the adapters (Outcome, PaymentRecord, Posting) are defined in
+shared.records, which adapters may import; they are re-exported here for the domain's use.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
-from payment_processor.models import PaymentDetail
+from shared.records import Outcome, PaymentRecord, Posting
 
-
-class Outcome(StrEnum):
-    PROCESSED = "PROCESSED"
-    DUPLICATE = "DUPLICATE"
-    CONFLICT = "CONFLICT"
-    REJECTED = "REJECTED"
-    PARKED = "PARKED"
-
-
-@dataclass(frozen=True)
-class PaymentRecord:
-    """A payment as the ledger holds it: the truth the sessions item projects."""
-
-    payment_id: str
-    type: str
-    original_payment_id: str | None
-    merchant_id: str
-    customer_id: str
-    amount_minor: int
-    currency: str
-    occurred_at: datetime
-    processed_at: datetime
-    processed_region: str
-    payload_hash: str
-    refunded_minor: int
+__all__ = [
+    "LedgerResult",
+    "LedgerStore",
+    "LedgerTransaction",
+    "Outcome",
+    "ParkingLot",
+    "PaymentRecord",
+    "Posting",
+    "RegionGate",
+    "Sessions",
+]
 
 
 @dataclass(frozen=True)
@@ -45,12 +34,33 @@ class LedgerResult:
     records: tuple[PaymentRecord, ...] = ()
 
 
-class Ledger(Protocol):
-    def record(self, payment: PaymentDetail, payload_hash: str) -> LedgerResult:
-        """Write the payment and its balanced entries once, atomically, or say why not.
+class LedgerTransaction(Protocol):
+    """One open ledger transaction (READ COMMITTED), as payment_processor.booking drives it."""
 
-        Raises LedgerReadOnly, PaymentRejected (incl. OriginalPaymentNotFound) or
-        LedgerUnavailable."""
+    def payment(self, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
+        """The payment's row, compared byte for byte; ``lock`` holds it until the end of the
+        transaction (SELECT ... FOR UPDATE)."""
+        ...
+
+    def add(self, record: PaymentRecord, postings: Sequence[Posting]) -> None:
+        """Insert the payment row and its postings. A concurrent insert of the same payment_id
+        makes the store run the whole transaction again (it then reads that row)."""
+        ...
+
+    def add_refunded(self, payment_id: str, amount_minor: int) -> None:
+        """Grow a (locked) charge's refunded total."""
+        ...
+
+
+class LedgerStore(Protocol):
+    def run[T](self, work: Callable[[LedgerTransaction], T]) -> T:
+        """Run ``work`` in one transaction and commit it; what ``work`` raises rolls it back and
+        propagates. A duplicate key, a deadlock or a lost connection (a lost COMMIT answer too)
+        runs ``work`` again from the start, on a fresh connection if needed, while the
+        invocation's deadline allows.
+
+        Raises LedgerReadOnly (the database refuses writes: not the writer region) or a
+        TransientError (LedgerUnavailable, DeadlineExceeded)."""
         ...
 
 

@@ -57,6 +57,13 @@ class ProcessorSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper
     region_gate_cache_seconds: Annotated[float, NonNegative] = 5.0
     # Seconds kept back from the Lambda deadline so the invocation fails cleanly, not killed.
     deadline_margin_seconds: Annotated[float, NonNegative] = 2.0
+    # A refund whose charge is not in the ledger yet fails (transient: Lambda retries it) while
+    # its event is younger than this, then is parked ORIGINAL_NOT_FOUND. Lambda retries a failed
+    # asynchronous invocation about 1 min and then 2 min later (MaximumRetryAttempts 2), so the
+    # third attempt comes at least 180 s after the first: with this <= 150 s (and the processor's
+    # 30 s allowance for a publisher's clock, service.FUTURE_TOLERANCE) the last attempt always
+    # parks the refund instead of failing it into the failure destination.
+    refund_charge_wait_seconds: Annotated[float, Meta(ge=0, le=150)] = 120.0
 
 
 class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):

@@ -8,7 +8,7 @@ it) instead of being killed mid-call.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -19,18 +19,36 @@ _current: ContextVar[Deadline | None] = ContextVar("deadline", default=None)
 
 
 class Deadline:
-    def __init__(self, seconds: float, *, margin: float = 1.0) -> None:
-        self.expires_at = time.monotonic() + seconds
+    """``seconds`` from now (on ``clock``), less ``margin`` kept back so the invocation can still
+    fail cleanly. AWS calls (the hooks below) and the ledger's database waits
+    (shared.adapters.mysql, shared.adapters.ledger) all read the active one."""
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        margin: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self.expires_at = clock() + seconds
         self.margin = margin
 
     @classmethod
-    def from_context(cls, context: Any, *, margin: float = 1.0, default: float = 30.0) -> Deadline:
+    def from_context(
+        cls,
+        context: Any,
+        *,
+        margin: float = 1.0,
+        default: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> Deadline:
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
         seconds = remaining_ms() / 1000.0 if callable(remaining_ms) else default
-        return cls(seconds, margin=margin)
+        return cls(seconds, margin=margin, clock=clock)
 
     def remaining(self) -> float:
-        return self.expires_at - time.monotonic() - self.margin
+        return self.expires_at - self._clock() - self.margin
 
     def check(self, needed: float = 0.0, what: str = "call") -> None:
         if self.remaining() < needed:

@@ -30,6 +30,11 @@ class DeadlineExceeded(TransientError):
     """Too little of the Lambda deadline is left for another attempt."""
 
 
+class RefundAwaitingCharge(TransientError):
+    """A young refund whose charge is not in the ledger yet (it may be in flight right behind it):
+    fail the invocation so Lambda delivers it again; once the event is old enough it is parked."""
+
+
 class LedgerReadOnly(Exception):
     """The database answered read-only (MySQL error 1290): this region is not the writer."""
 
@@ -44,4 +49,5 @@ class PaymentRejected(Exception):
 
 
 class OriginalPaymentNotFound(PaymentRejected):
-    """A refund whose charge is not (yet) in the ledger: parked for redrive, not rejected."""
+    """A refund whose charge is not (yet) in the ledger: retried while young, then parked for
+    redrive; never rejected."""

@@ -33,6 +33,7 @@ from payment_processor.wiring import build_service
 from shared.adapters import aws
 from shared.adapters.dynamodb import DynamoSessions
 from shared.adapters.ledger import MySQLLedger
+from shared.adapters.mysql import MySQLConnector
 from shared.adapters.secrets import SecretCredentials
 from shared.config import ProcessorSettings
 from shared.errors import TransientError
@@ -203,21 +204,24 @@ class LedgerSaboteur:
 class _SabotagedCursor(pymysql.cursors.Cursor):
     def execute(self, query: str, args: Any = None) -> int:
         saboteur = getattr(self.connection, "saboteur", None)
-        if saboteur is not None:
+        # Session settings (the deadline's lock-wait bounds, set when they change) are not
+        # statements of the transaction: kill@N counts the transaction's reads and writes.
+        setting = isinstance(query, str) and query.startswith("SET SESSION")
+        if saboteur is not None and not setting:
             saboteur.before_statement(self.connection)
         return int(super().execute(query, args))
 
 
-class SabotagedLedger(MySQLLedger):
-    """The real ledger; only the connections it opens are wired to a saboteur."""
+class SabotagedConnector(MySQLConnector):
+    """The real connector; the connections it opens are wired to a saboteur."""
 
     def __init__(self, *, saboteur: LedgerSaboteur, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.saboteur = saboteur
         self.connects = 0
 
-    def _connect(self) -> Any:
-        conn = super()._connect()
+    def connect(self, **kwargs: Any) -> Any:
+        conn = super().connect(**kwargs)
         self.connects += 1
         saboteur = self.saboteur
         conn.saboteur = saboteur
@@ -231,6 +235,22 @@ class SabotagedLedger(MySQLLedger):
 
         conn.commit = commit
         return conn
+
+
+class SabotagedLedger(MySQLLedger):
+    """The real ledger over a sabotaged connector."""
+
+    def __init__(self, connector: SabotagedConnector) -> None:
+        super().__init__(connector)
+        self.connector = connector
+
+    @property
+    def saboteur(self) -> LedgerSaboteur:
+        return self.connector.saboteur
+
+    @property
+    def connects(self) -> int:
+        return self.connector.connects
 
 
 # -- a crash between the ledger commit and the sessions write -----------------------------------
@@ -296,14 +316,15 @@ def build_environment(
     dynamodb = throttle.install(aws.client("dynamodb", settings.aws_region))
     credentials = SecretCredentials(settings.db_secret_id, max_age=settings.secret_max_age_seconds)
     ledger = SabotagedLedger(
-        saboteur=saboteur or LedgerSaboteur(mariadb),
-        host=settings.db_host,
-        port=settings.db_port,
-        database=settings.db_name,
-        credentials=credentials,
-        region=settings.aws_region,
-        tls=settings.db_tls,
-        tls_ca_file=settings.db_tls_ca_file,
+        SabotagedConnector(
+            saboteur=saboteur or LedgerSaboteur(mariadb),
+            host=settings.db_host,
+            port=settings.db_port,
+            database=settings.db_name,
+            credentials=credentials,
+            tls=settings.db_tls,
+            tls_ca_file=settings.db_tls_ca_file,
+        )
     )
     sessions = CrashingSessions(DynamoSessions(dynamodb, settings.sessions_table))
     service = build_service(settings, dynamodb=dynamodb, ledger=ledger, sessions=sessions)

@@ -1,60 +1,60 @@
-"""In-memory stand-ins for the service's ports, with the same rules as the real adapters."""
+"""In-memory stand-ins for the service's ports. The fake ledger is only storage: the booking rules
+it runs are payment_processor.booking's, the same code the MySQL ledger runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from payment_processor.models import PaymentDetail, PaymentType
-from payment_processor.ports import LedgerResult, Outcome, PaymentRecord
-from shared.errors import LedgerReadOnly, OriginalPaymentNotFound, PaymentRejected
+from payment_processor.ports import Outcome, PaymentRecord, Posting
+from shared.errors import LedgerReadOnly
+
+T = TypeVar("T")
+
+
+@dataclass
+class _FakeTransaction:
+    rows: dict[str, PaymentRecord]
+    postings: list[Posting]
+    read_only: bool
+
+    def payment(self, payment_id: str, *, lock: bool = False) -> PaymentRecord | None:
+        return self.rows.get(payment_id)  # dict keys compare exactly, as the binary columns do
+
+    def add(self, record: PaymentRecord, postings: Sequence[Posting]) -> None:
+        self._writable()
+        if record.payment_id in self.rows:
+            raise AssertionError(f"duplicate key {record.payment_id}: booking must read first")
+        self.rows[record.payment_id] = record
+        self.postings.extend(postings)
+
+    def add_refunded(self, payment_id: str, amount_minor: int) -> None:
+        self._writable()
+        charge = self.rows[payment_id]
+        refunded = charge.refunded_minor + amount_minor
+        if refunded > charge.amount_minor:  # the CHECK constraint of the real table
+            raise AssertionError(f"refunded_minor would pass amount_minor on {payment_id}")
+        self.rows[payment_id] = replace(charge, refunded_minor=refunded)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise LedgerReadOnly()
 
 
 @dataclass
 class FakeLedger:
+    """A LedgerStore in memory: a transaction works on a copy, kept only if the work returns."""
+
     rows: dict[str, PaymentRecord] = field(default_factory=dict)
+    postings: list[Posting] = field(default_factory=list)
     read_only: bool = False
 
-    def record(self, payment: PaymentDetail, payload_hash: str) -> LedgerResult:
-        existing = self.rows.get(payment.payment_id)
-        if existing is not None:
-            if existing.payload_hash != payload_hash:
-                return LedgerResult(Outcome.CONFLICT)
-            extra = (
-                [self.rows[existing.original_payment_id]] if existing.original_payment_id else []
-            )
-            return LedgerResult(Outcome.DUPLICATE, (existing, *extra))
-        if self.read_only:
-            raise LedgerReadOnly()
-        new = PaymentRecord(
-            payment.payment_id,
-            payment.type.value,
-            payment.original_payment_id,
-            payment.merchant_id,
-            payment.customer_id,
-            payment.amount_minor,
-            payment.currency,
-            payment.occurred_at,
-            datetime.now(UTC),
-            "us-east-1",
-            payload_hash,
-            0,
-        )
-        if payment.type is PaymentType.REFUND:
-            original = self.rows.get(payment.original_payment_id or "")
-            if original is None:
-                raise OriginalPaymentNotFound("ORIGINAL_NOT_FOUND", "not in the ledger")
-            if original.refunded_minor + payment.amount_minor > original.amount_minor:
-                raise PaymentRejected("REFUND_EXCEEDS_CHARGE", "too much")
-            original = replace(
-                original, refunded_minor=original.refunded_minor + payment.amount_minor
-            )
-            self.rows[original.payment_id] = original
-            self.rows[new.payment_id] = new
-            return LedgerResult(Outcome.PROCESSED, (new, original))
-        self.rows[new.payment_id] = new
-        return LedgerResult(Outcome.PROCESSED, (new,))
+    def run(self, work: Callable[[_FakeTransaction], T]) -> T:
+        tx = _FakeTransaction(dict(self.rows), list(self.postings), self.read_only)
+        result = work(tx)
+        self.rows, self.postings = tx.rows, tx.postings
+        return result
 
 
 @dataclass

@@ -71,5 +71,9 @@ def test_the_template_gives_each_function_every_setting_it_requires(
     assert {"ENVIRONMENT", "DB_SECRET_ID"} <= required
     assert required - {"AWS_REGION"} <= declared  # Lambda itself sets AWS_REGION
     # And every optional one the template sets is one the code reads (no dead or misspelt names).
-    ours = {name for name in declared if name.startswith(("DB_", "HEALTH_", "REGION_", "MAX_"))}
+    ours = {
+        name
+        for name in declared
+        if name.startswith(("DB_", "HEALTH_", "REGION_", "MAX_", "REFUND_"))
+    }
     assert ours <= config.environment_names(kind)

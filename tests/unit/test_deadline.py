@@ -77,3 +77,14 @@ def test_an_empty_endpoint_override_means_the_regional_endpoint(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "")
     client = boto3.client("dynamodb", region_name="us-west-2")
     assert client.meta.endpoint_url == "https://dynamodb.us-west-2.amazonaws.com"
+
+
+def test_remaining_time_follows_the_clock_given() -> None:
+    now = [50.0]
+    d = deadline.Deadline(10.0, margin=2.0, clock=lambda: now[0])
+    assert d.remaining() == 8.0
+    now[0] += 7.5
+    assert d.remaining() == 0.5
+    d.check(needed=0.5)
+    with pytest.raises(DeadlineExceeded):
+        d.check(needed=0.6)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from payment_processor.models import CURRENCY_EXPONENTS, InvalidEvent, PaymentDetail, parse_payment
+from payment_processor.models import (
+    CURRENCY_EXPONENTS,
+    InvalidEvent,
+    PaymentDetail,
+    event_age,
+    parse_payment,
+)
 from tests.conftest import load_event
 
 
@@ -151,3 +158,77 @@ def test_a_rejected_value_is_not_echoed_in_the_reason() -> None:
         PaymentDetail.parse(detail(type="4111111111111111"))
     assert "4111" not in caught.value.reason
     assert caught.value.reason == "type: Invalid enum value"
+
+
+# -- issue 7: edges of time, empty optionals, the envelope's time ------------------------------
+
+
+@pytest.mark.parametrize(
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:30:00-01:00",
+        "0999-12-31T23:59:59Z",
+        "1000-01-01T00:30:00+01:00",  # 0999 in UTC
+    ],
+)
+def test_occurred_at_outside_what_the_ledger_holds_is_rejected(occurred_at: str) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        PaymentDetail.parse(detail(occurred_at=occurred_at))
+    assert caught.value.reason.startswith("occurred_at: ")
+
+
+@pytest.mark.parametrize(
+    "occurred_at", ["1000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999Z", "2026-11-28T10:00:00Z"]
+)
+def test_occurred_at_within_the_range_is_accepted(occurred_at: str) -> None:
+    assert PaymentDetail.parse(detail(occurred_at=occurred_at)).occurred_at.tzinfo is UTC
+
+
+def test_empty_metadata_is_the_same_payload_as_none() -> None:
+    without = PaymentDetail.parse({k: v for k, v in detail().items() if k != "metadata"})
+    empty = PaymentDetail.parse(detail(metadata={}))
+    null = PaymentDetail.parse({**detail(), "metadata": None})
+    assert empty.metadata is None
+    assert without.payload_hash() == empty.payload_hash() == null.payload_hash()
+    assert PaymentDetail.parse(detail(metadata={"a": ""})).payload_hash() != empty.payload_hash()
+
+
+def test_a_metadata_key_rule_names_the_key() -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        PaymentDetail.parse(detail(metadata={"k" * 65: "v"}))
+    assert caught.value.reason.startswith("metadata (a key): Expected `str` of length <= 64")
+
+
+def test_a_long_unknown_field_name_is_cut_in_the_reason() -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        PaymentDetail.parse({**detail(), "x" * 5_000: 1})
+    assert len(caught.value.reason) <= 301
+
+
+NOW = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("time", "age"),
+    [
+        ("2026-11-30T07:58:00Z", 120.0),
+        ("2026-11-30T08:58:00+01:00", 120.0),
+        ("2026-11-30T08:00:30Z", -30.0),
+        (None, None),
+        (1764489600, None),
+        ("", None),
+        ("yesterday", None),
+        ("2026-11-30T07:58:00", None),  # no zone
+        ("2026-11-30T07:58:00Z" + " " * 100, None),
+    ],
+)
+def test_event_age_comes_from_the_envelope_time(time: Any, age: float | None) -> None:
+    event = {"time": time} if time is not None else {}
+    found = event_age(event, NOW)
+    assert (None if found is None else found.total_seconds()) == age
+
+
+@pytest.mark.parametrize("event", [[], "x", None, 3, {"time": {"nested": 1}}])
+def test_event_age_of_anything_else_is_unknown(event: Any) -> None:
+    assert event_age(event, NOW) is None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from payment_processor.ports import Outcome
-from payment_processor.service import PaymentService
-from tests.conftest import load_event
+from payment_processor.service import FUTURE_TOLERANCE_SECONDS, PaymentService
+from shared.errors import RefundAwaitingCharge
+from tests.conftest import ROOT, load_event
 from tests.unit.fakes import FakeGate, FakeLedger, FakeParking, FakeSessions
 
 
@@ -25,7 +27,7 @@ def parts() -> dict[str, Any]:
 
 @pytest.fixture
 def service(parts: dict[str, Any]) -> PaymentService:
-    return PaymentService(**parts, max_amount_minor=1_000_000)
+    return PaymentService(**parts, max_amount_minor=1_000_000, region="us-east-1")
 
 
 def test_charge_then_duplicate(service: PaymentService, parts: dict[str, Any]) -> None:
@@ -150,7 +152,131 @@ def test_parking_failure_fails_the_invocation(parts: dict[str, Any]) -> None:
             raise RuntimeError("queue down")
 
     parts["parking"] = BrokenParking()
-    service = PaymentService(**parts, max_amount_minor=1_000_000)
+    service = PaymentService(**parts, max_amount_minor=1_000_000, region="us-east-1")
 
     with pytest.raises(RuntimeError):
         service.handle(load_event("09_invalid_float_amount.json"))
+
+
+# -- issue 7: a refund racing its charge, with a clock we move ---------------------------------
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+EVENT_TIME = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)  # the samples' envelope time
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(EVENT_TIME + timedelta(seconds=5))
+
+
+@pytest.fixture
+def racing(parts: dict[str, Any], clock: Clock) -> PaymentService:
+    return PaymentService(
+        **parts,
+        max_amount_minor=1_000_000,
+        region="us-east-1",
+        refund_charge_wait_seconds=120,
+        clock=clock,
+    )
+
+
+def test_a_young_refund_without_its_charge_is_retried_not_parked(
+    racing: PaymentService, parts: dict[str, Any], clock: Clock
+) -> None:
+    with pytest.raises(RefundAwaitingCharge):
+        racing.handle(load_event("04_refund_full_jpy.json"))
+    assert parts["parking"].parked == [] and parts["ledger"].rows == {}
+
+    clock.now += timedelta(seconds=60)  # Lambda's first retry; the charge got in meanwhile
+    racing.handle(load_event("02_charge_jpy.json"))
+    assert racing.handle(load_event("04_refund_full_jpy.json")).outcome is Outcome.PROCESSED
+    assert parts["parking"].parked == []
+
+
+def test_lambdas_last_attempt_parks_a_refund_whose_charge_never_came(
+    racing: PaymentService, parts: dict[str, Any], clock: Clock
+) -> None:
+    answers = []
+    for wait in (0, 60, 120):  # Lambda: first attempt, +1 min, +2 min
+        clock.now += timedelta(seconds=wait)
+        try:
+            answers.append(racing.handle(load_event("04_refund_full_jpy.json")).outcome)
+        except RefundAwaitingCharge:
+            answers.append("retry")
+    assert answers == ["retry", "retry", Outcome.PARKED]
+    [parked] = parts["parking"].parked
+    assert parked["code"] == "ORIGINAL_NOT_FOUND"
+    assert "120 s after the event" in parked["reason"]
+
+
+@pytest.mark.parametrize(
+    ("time", "why"),
+    [
+        (None, "no usable time"),
+        ("not a time", "no usable time"),
+        ("2026-11-28T10:01:00Z", "in the future"),  # 55 s ahead of the clock
+    ],
+)
+def test_a_refund_of_unknown_or_future_age_is_parked_at_once(
+    racing: PaymentService, parts: dict[str, Any], time: str | None, why: str
+) -> None:
+    event = load_event("04_refund_full_jpy.json")
+    event["time"] = time
+    assert racing.handle(event).outcome is Outcome.PARKED
+    assert why in parts["parking"].parked[0]["reason"]
+
+
+def test_a_publishers_clock_slightly_ahead_is_tolerated(
+    racing: PaymentService, clock: Clock
+) -> None:
+    event = load_event("04_refund_full_jpy.json")
+    event["time"] = (clock.now + timedelta(seconds=20)).isoformat()
+    with pytest.raises(RefundAwaitingCharge):
+        racing.handle(event)
+
+
+def test_the_window_and_the_tolerance_fit_in_lambdas_retries() -> None:
+    """Attempt 3 comes >= 180 s after attempt 1 (waits of 1 and 2 minutes). A refund the service
+    waits on was first seen at an age >= -tolerance, so at attempt 3 it is >= 180 - tolerance
+    old: the largest window allowed must not exceed that, or attempt 3 would fail it too."""
+    import msgspec
+
+    from shared.config import ProcessorSettings
+
+    (wait,) = [f for f in msgspec.structs.fields(ProcessorSettings) if f.name.startswith("refund")]
+    most = next(m.le for m in wait.type.__metadata__ if getattr(m, "le", None) is not None)
+    assert most + FUTURE_TOLERANCE_SECONDS <= 60 + 120
+    template = (ROOT / "template.yaml").read_text()
+    assert "MaximumRetryAttempts: 2" in template
+    assert f"MaxValue: {int(most)}" in template
+
+
+# -- issue 7: the correlation id ----------------------------------------------------------------
+
+
+def test_the_correlation_id_is_the_validated_payment_id(service: PaymentService) -> None:
+    from shared.observability import logger
+
+    service.handle(load_event("01_charge_usd.json"))
+    assert logger.get_correlation_id() == "pay-usd-0001"
+
+
+def test_a_card_number_in_the_payment_id_never_becomes_the_correlation_id(
+    service: PaymentService,
+) -> None:
+    from shared.observability import logger
+
+    event = load_event("01_charge_usd.json")
+    event["detail"]["payment_id"] = "p-4012-8888-8888-1881"
+    result = service.handle(event)
+
+    assert result.outcome is Outcome.REJECTED
+    assert result.payment_id == logger.get_correlation_id() == "p-[PAN REDACTED]"

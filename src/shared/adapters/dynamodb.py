@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payment_processor.ports import PaymentRecord
 from shared.adapters.region_control import DynamoRegionControl
 from shared.errors import DeadlineExceeded, SessionsUnavailable
+from shared.records import PaymentRecord
 
 
 def _iso(value: Any) -> str:

@@ -6,28 +6,22 @@ from datetime import datetime
 
 import pymysql
 
-from payment_processor.ports import PaymentRecord
-from shared.adapters.ledger import _COLUMNS, MySQLLedger, _record
+from shared.adapters.ledger import payments_since
+from shared.adapters.mysql import MySQLConnector
 from shared.errors import LedgerUnavailable
+from shared.records import PaymentRecord
 
 
 class MySQLLedgerRows:
-    def __init__(self, ledger: MySQLLedger) -> None:
-        """``ledger`` supplies the connection (the application user; SELECT is all it needs)."""
-        self._ledger = ledger
+    def __init__(self, connector: MySQLConnector) -> None:
+        """``connector`` reaches the ledger as the application user (SELECT is all it needs)."""
+        self._connector = connector
 
     def page(self, *, since: datetime, after: str, limit: int) -> list[PaymentRecord]:
-        # Keyset paging on the primary key; processed_at is stored as naive UTC.
-        conn = self._ledger._connect()
+        conn = self._connector.connect()
         try:
             with conn.cursor() as cur:
-                cur.execute(
-                    f"SELECT {_COLUMNS} FROM payments"
-                    " WHERE processed_at >= %s AND payment_id > %s"
-                    " ORDER BY payment_id LIMIT %s",
-                    (since.replace(tzinfo=None), after, limit),
-                )
-                return [_record(row) for row in cur.fetchall()]
+                return payments_since(cur, since=since, after=after, limit=limit)
         except pymysql.err.MySQLError as exc:
             code = exc.args[0] if exc.args else None
             raise LedgerUnavailable(f"ledger export failed (MySQL error {code})") from exc

@@ -1,16 +1,16 @@
 """The ledger as the health check sees it: reachable as the application user, and writable or not.
 
-It connects exactly as the processor does (MySQLLedger's connection: host, TLS, the application
-user's secret, credentials refetched after an access-denied), but on a fresh connection each time
-and with short timeouts: a probe must prove that a new connection works, since rotation and
-failover break new connections first, and must not keep one open between probes.
+It connects through the same MySQLConnector as the processor (host, TLS, the application user's
+secret, credentials refetched after an access-denied), but on a fresh connection each time and
+within the check's own timeout: a probe must prove that a new connection works, since rotation
+and failover break new connections first, and must not keep one open between probes.
 """
 
 from __future__ import annotations
 
 import pymysql
 
-from shared.adapters.ledger import MySQLLedger
+from shared.adapters.mysql import MySQLConnector
 from shared.errors import LedgerUnavailable
 
 # SELECT 1 proves a working session. Aurora MySQL reports a reader (or a global secondary) with
@@ -19,16 +19,15 @@ _PROBE = "SELECT 1, @@global.read_only, @@global.innodb_read_only"
 
 
 class MySQLLedgerProbe:
-    def __init__(self, ledger: MySQLLedger) -> None:
-        """``ledger`` supplies the connection (build it with short timeouts and one attempt)."""
-        self._ledger = ledger
+    def __init__(self, connector: MySQLConnector, *, timeout: float) -> None:
+        self._connector = connector
+        self._timeout = timeout
 
     def is_writable(self) -> bool:
         """True when the server accepts writes, False when it answers read-only.
 
-        Raises LedgerUnavailable when it cannot connect or does not answer."""
-        # MySQLLedger's own connect, so the probe cannot drift from what the processor opens.
-        conn = self._ledger._connect()
+        Raises LedgerUnavailable when it cannot connect or does not answer within the timeout."""
+        conn = self._connector.connect(timeout=self._timeout)
         try:
             with conn.cursor() as cur:
                 cur.execute(_PROBE)

@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from payment_processor.ports import Outcome
 from shared import card_data, parked
 from shared.errors import DeadlineExceeded, ParkingUnavailable
 from shared.names import Queue
+from shared.records import Outcome
 
 
 class SqsParkingLot:

@@ -337,19 +337,18 @@ def _processor(world: World, role: str, region: str) -> Handler:
 
 def _export(world: World) -> Handler:
     from ledger_export.handler import respond
-    from shared.adapters.ledger import MySQLLedger
     from shared.adapters.ledger_export import MySQLLedgerRows
+    from shared.adapters.mysql import MySQLConnector
     from shared.adapters.secrets import SecretCredentials
 
-    ledger = MySQLLedger(
+    connector = MySQLConnector(
         host="127.0.0.1",
         port=world.ledger.port,
         database="payments",
         credentials=SecretCredentials(names.app_secret(ENV)),
-        region=E,
         tls=False,
     )
-    rows = MySQLLedgerRows(ledger)
+    rows = MySQLLedgerRows(connector)
     return lambda event: respond(event, rows=rows, max_page=2)  # small pages: paging exercised
 
 
