@@ -98,22 +98,29 @@ def restore_concurrency(ctx: Context, role: str, region: str) -> int:
     return _deployed_concurrency(ctx, role, region) or _template_concurrency(ctx)
 
 
-def unfence_region(ctx: Context, role: str, region: str) -> list[str]:
-    """Rule on and processor concurrency back, if they were fenced (idempotent)."""
-    notes = []
+def enable_event_rule(ctx: Context, role: str, region: str) -> str:
+    """The rule on again (idempotent). A disabled rule DROPS the events it would have delivered
+    (EventBridge keeps nothing for it): a region's rule may be off only while the other
+    region's is on, so that every event still reaches one of them by the global endpoint's
+    replication. A processor held at reserved concurrency 0 loses nothing: Lambda keeps
+    throttled events and retries them (up to the function's maximum event age)."""
     events = ctx.aws.client("events", region)
     rule, bus = names.event_rule(role, ctx.env), names.event_bus(ctx.env)
     try:
         state = events.describe_rule(Name=rule, EventBusName=bus).get("State")
-        if state != "ENABLED":
-            events.enable_rule(Name=rule, EventBusName=bus)
-            notes.append(f"{region}: event rule enabled")
-        else:
-            notes.append(f"{region}: event rule already enabled")
+        if state == "ENABLED":
+            return f"{region}: event rule already enabled"
+        events.enable_rule(Name=rule, EventBusName=bus)
+        return f"{region}: event rule enabled"
     except ClientError as exc:
         if not _absent(exc):
             raise
-        notes.append(f"{region}: event rule absent")
+        return f"{region}: event rule absent"
+
+
+def unfence_region(ctx: Context, role: str, region: str) -> list[str]:
+    """Rule on and processor concurrency back, if they were fenced (idempotent)."""
+    notes = [enable_event_rule(ctx, role, region)]
     lam = ctx.aws.client("lambda", region)
     function = names.processor_function(role, ctx.env)
     try:

@@ -1,7 +1,8 @@
 """`drctl switchover`: planned change of the writing region, RPO 0, both regions up.
 
  1. check    both regions answer; the target's cluster is a healthy member of the global cluster
- 2. fence    control item -> none (both replicas), the old region's rule off and processor at 0
+ 2. fence    control item -> none (both replicas); the new region's rule on (never both off: a
+             disabled rule drops events), then the old region's rule off and processor at 0
  3. promote  switchover-global-cluster, wait until the target cluster is the writer
  4. control  control item -> the new region, one epoch later (both replicas)
  5. secrets  `host` -> the global writer endpoint (primary copy; it replicates)
@@ -102,6 +103,11 @@ def cut_over(
             step.note("control item already names the target: fence kept as it is")
         else:
             step.notes.extend(f"control item {note}" for note in moved.notes)
+        # Never both rules off: the old region's rule drops what it receives from now on, so
+        # the target's must be on first (after `failback --fence-only` it is off). The target
+        # still writes nothing: the control item names no region, and a fenced processor stays
+        # at concurrency 0 (its events wait in Lambda's queue) until the unfence step.
+        step.note(fence.enable_event_rule(ctx, sides.new_role, sides.new_region))
         step.notes.extend(fence.fence_region(ctx, sides.old_role, sides.old_region, bounded=False))
     with proc.step("promote", f"switchover-global-cluster to {target.ref.identifier}") as step:
         if view.writer is not None and view.writer.arn == target.arn:

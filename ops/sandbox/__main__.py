@@ -8,6 +8,8 @@ a MariaDB server, both on loopback, both detached so they outlive this command.
     python -m ops.sandbox demo               every events/*.json through the bus and the handler
     python -m ops.sandbox replication ...    the us-west-2 replica: status, delay N, hold,
                                              release, break; kill/fence/promote/rebuild REGION
+    python -m ops.sandbox drill [--seed N]   failover, failback and switchover under a stream
+                                             of payments, with the real drctl (make drill)
 
 Files live in $SANDBOX_DIR (default .sandbox/ in the repo root): env.json (SAM --env-vars),
 env.secondary.json, env.docker.json, env.docker.secondary.json, endpoints.json, state.json, logs.
@@ -125,7 +127,34 @@ def _parser() -> argparse.ArgumentParser:
         ("rebuild", "the region's server comes back as a fresh replica of the writer"),
     ):
         actions.add_parser(name, help=text).add_argument("region")
+    drill = commands.add_parser(
+        "drill", help="failover, failback, switchover under a payment stream (make drill)"
+    )
+    drill.add_argument("--seed", type=int, help="randomise the plan from this seed")
+    drill.add_argument("--payments", type=int, default=1200, help="how many to send (1200)")
+    drill.add_argument("--rate", type=float, default=10.0, help="payments per second (10)")
+    drill.add_argument(
+        "--speedup",
+        type=float,
+        default=30.0,
+        help="Route 53's and Lambda's retry clocks run this much faster (30; 1 = real time)",
+    )
+    drill.add_argument("--report", type=Path, help="where to write the JSON report")
     return parser
+
+
+def _drill(paths: Paths, args: argparse.Namespace) -> int:
+    from ops.sandbox.drill import run
+
+    return run.run(
+        paths,
+        _say,
+        seed=args.seed,
+        payments=args.payments,
+        rate=args.rate,
+        speedup=args.speedup,
+        report_path=args.report,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             return _invoke(paths, args.function, args.event, args.role)
         if args.command == "replication":
             return _replication(paths, args)
+        if args.command == "drill":
+            return _drill(paths, args)
         return demo.run(paths, _say, reset=not args.no_reset)
     except invoke.SandboxNotRunning as exc:
         return _fail(str(exc))

@@ -112,6 +112,7 @@ class Resolver:
                 self._values[name] = str(default)
         self._values.update(parameters)
         self._queue_urls = dict(queue_urls)
+        self.ssm = dict(ssm)  # what the SSM-typed parameters read (path under /dr-payment/<env>/)
         self._conditions: dict[str, Any] = template.get("Conditions", {})
 
     def condition(self, name: str) -> bool | None:

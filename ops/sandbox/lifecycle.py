@@ -6,6 +6,7 @@ client and `sam local invoke` at them."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import secrets
 import shutil
@@ -20,12 +21,14 @@ import boto3
 
 from ops import ledger_schema
 from ops.sandbox import bridge, functions, resources
+from ops.sandbox.front import rds as front_rds
 from ops.sandbox.mariadb import MariaDBServer
 from ops.sandbox.replication import Topology
 from ops.sandbox.state import (
     DUMMY_CREDENTIALS,
     LOOPBACK,
     ROOT,
+    STATE_VERSION,
     Paths,
     Process,
     SandboxNotRunning,
@@ -35,6 +38,7 @@ from ops.sandbox.state import (
     port_answers,
     terminate,
 )
+from shared import names
 
 ENV = "dev"  # names match the docs and runbook (dr-payment-sessions-dev, dr-payment-bus-dev)
 DB_NAME = "payments"
@@ -42,20 +46,28 @@ APP_USER = "payments_app"
 # The name a function in a container uses for this machine: Docker Desktop defines it, and on
 # Linux `--add-host host.docker.internal:host-gateway` maps it to the docker0 address.
 DOCKER_HOST_NAME = "host.docker.internal"
-MOTO_PROGRAMS = ("moto_server",)
+MOTO_PROGRAMS = ("moto_server", "ops.sandbox.moto_server")
+FRONT_PROGRAMS = ("ops.sandbox.front",)
 MARIADB_PROGRAMS = ("mariadbd", "mysqld")
 
 Out = Callable[[str], None]
 
 
-def client(state: State, service: str, region: str) -> Any:
-    """A boto3 client on the sandbox's moto server, with dummy credentials."""
+def client(state: State, service: str, region: str, *, endpoint_url: str | None = None) -> Any:
+    """A boto3 client on the sandbox's AWS endpoint (the front), with dummy credentials."""
     session = boto3.session.Session(
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         region_name=region,
     )
-    return session.client(service, endpoint_url=state.aws_endpoint_url)  # type: ignore[call-overload]
+    return session.client(  # type: ignore[call-overload]
+        service, endpoint_url=endpoint_url or state.aws_endpoint_url
+    )
+
+
+def moto_client(state: State, service: str, region: str) -> Any:
+    """Straight to moto, past the front (provisioning, before the front answers)."""
+    return client(state, service, region, endpoint_url=state.moto_url)
 
 
 def ledger(state: State) -> Topology:
@@ -74,18 +86,20 @@ def mariadb_process(region: str) -> str:
 
 def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Resolver:
     aws = state.aws[role]
-    region_server = ledger(state).servers[state.regions[role]]
-    # Each region's functions talk to that region's own server: in us-west-2 the read-only
-    # replica, as Aurora's secondary cluster (writes there fail with 1290 and are parked).
-    # `aurora/reader-endpoint` is the region's local reader, for checks that must stay in-region.
+    # Both regions' functions use the global writer endpoint (the front's forwarder to whichever
+    # server writes now), as in AWS: the passive region's processor parks at the region gate
+    # before it writes, and a read-only server answers 1290. `aurora/reader-endpoint` is the
+    # region's own server, for checks that must stay in-region.
     ssm = {
-        "dynamodb/sessions-table-name": f"dr-payment-sessions-{state.env}",
-        "dynamodb/region-control-table-name": f"dr-payment-region-control-{state.env}",
+        "dynamodb/sessions-table-name": names.sessions_table(state.env),
+        "dynamodb/region-control-table-name": names.region_control_table(state.env),
         "aurora/writer-endpoint": db_host,
         "aurora/reader-endpoint": db_host,
-        "aurora/port": str(region_server.port),
+        "aurora/port": str(state.writer_port),
         "aurora/database-name": DB_NAME,
-        "aurora/app-secret-arn": aws["app_secret_arn"],
+        # A secret id may be its name or its ARN; the sandbox publishes the name, which survives
+        # the front's stand-in for StopReplicationToReplica (the ARN does not).
+        "aurora/app-secret-arn": aws["app_secret"],
     }
     if "documents_bucket" in aws:  # absent from a sandbox started before HealthFunction existed
         ssm["s3/documents-bucket-name"] = aws["documents_bucket"]
@@ -103,8 +117,6 @@ def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Reso
 def up(paths: Paths, out: Out) -> int:
     previous = State.load(paths)
     if previous is not None and previous.is_running():
-        moto = previous.process("moto")
-        assert moto is not None
         running = {p.name for p in previous.processes}
         servers = ", ".join(
             f"{region} :{server.port} ({ledger(previous).role(region)}"
@@ -112,7 +124,7 @@ def up(paths: Paths, out: Out) -> int:
             for region, server in ledger(previous).servers.items()
         )
         out(
-            f"sandbox already running (moto :{moto.port}, MariaDB {servers}, "
+            f"sandbox already running (AWS {previous.aws_endpoint_url}, MariaDB {servers}, "
             f"{relative(paths.root)}); nothing to do. `make sandbox-down` stops it."
         )
         return 0
@@ -130,7 +142,8 @@ def up(paths: Paths, out: Out) -> int:
     try:
         moto, moto_popen = _launch_moto(paths)
         state.processes.append(moto)
-        state.aws_endpoint_url = f"http://{LOOPBACK}:{moto.port}"
+        state.moto_url = f"http://{LOOPBACK}:{moto.port}"
+        state.writer_port = free_port()
         state.save(paths)
         # Both servers start together while moto boots; us-west-2's replicates us-east-1's.
         topology = Topology.start(
@@ -140,10 +153,18 @@ def up(paths: Paths, out: Out) -> int:
         state.processes.extend(_server_processes(topology))
         state.save(paths)
         _wait_for_moto(moto, moto_popen, paths)
+        # The front boots (imports the functions' code) while AWS and the ledger are provisioned.
+        front, front_popen = _launch_front(paths, state)
+        state.processes.append(front)
+        state.aws_endpoint_url = f"http://{LOOPBACK}:{front.port}"
+        state.save(paths)
 
         password = secrets.token_urlsafe(24)
         _provision_aws(state, password)
         _provision_ledger(topology, password)
+        paths.rds.write_text(json.dumps(front_rds.initial_state(state.env, state.regions)))
+        _provision_functions(state)
+        _wait_for_front(front, front_popen, paths)
         if bind:
             _start_bridge(state, paths, bind, out)
         _write_files(state, paths, password)
@@ -159,14 +180,11 @@ def up(paths: Paths, out: Out) -> int:
 
 
 def _launch_moto(paths: Paths) -> tuple[Process, subprocess.Popen[bytes]]:
-    binary = Path(sys.executable).parent / "moto_server"
-    program = str(binary) if binary.exists() else shutil.which("moto_server")
-    if program is None:
-        raise RuntimeError("moto_server not found: run `make venv` (moto[server])")
+    """moto's server with the sandbox's corrections (ops/sandbox/moto_server.py)."""
     port = free_port()
     with open(paths.moto_log, "wb") as log:
         popen = subprocess.Popen(
-            [program, "-H", LOOPBACK, "-p", str(port)],
+            [sys.executable, "-m", "ops.sandbox.moto_server", "-H", LOOPBACK, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -174,6 +192,37 @@ def _launch_moto(paths: Paths) -> tuple[Process, subprocess.Popen[bytes]]:
             cwd=paths.root,
         )
     return Process("moto", popen.pid, port, MOTO_PROGRAMS), popen
+
+
+def _launch_front(paths: Paths, state: State) -> tuple[Process, subprocess.Popen[bytes]]:
+    port = free_port()
+    with open(paths.front_log, "ab") as log:
+        popen = subprocess.Popen(
+            [
+                sys.executable, "-m", "ops.sandbox.front",
+                "--dir", str(paths.root), "--port", str(port),
+                "--writer-port", str(state.writer_port), "--moto", state.moto_url,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )  # fmt: skip
+    return Process("front", popen.pid, port, FRONT_PROGRAMS), popen
+
+
+def _wait_for_front(
+    process: Process, popen: subprocess.Popen[bytes], paths: Paths, timeout: float = 30.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"the AWS front exited ({popen.returncode}); see {paths.front_log}")
+        if port_answers(process.port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the AWS front did not answer in {timeout:.0f}s; see {paths.front_log}")
 
 
 def _wait_for_moto(
@@ -192,39 +241,144 @@ def _wait_for_moto(
 
 
 def _provision_aws(state: State, password: str) -> None:
+    """Both regions as infra-global and the regional stacks leave them (straight to moto)."""
+    primary, secondary = state.regions["primary"], state.regions["secondary"]
+    clusters = _provision_clusters(state, password)
+    # The database secrets: primary copy in the primary region, replicated (infra-global/
+    # secrets.yaml); `host` is the primary cluster's endpoint, as drctl expects to find it.
+    secret_value = {
+        "engine": "mysql",
+        "host": clusters["primary"],
+        "port": 3306,
+        "dbClusterIdentifier": names.cluster("primary", state.env),
+    }
+    for name, user, secret in (
+        (names.app_secret(state.env), APP_USER, password),
+        (names.master_secret(state.env), "admin", secrets.token_urlsafe(24)),
+    ):
+        moto_client(state, "secretsmanager", primary).create_secret(
+            Name=name,
+            SecretString=json.dumps({**secret_value, "username": user, "password": secret}),
+            AddReplicaRegions=[{"Region": secondary}],
+        )
     for role, region in state.regions.items():
-        dynamodb = client(state, "dynamodb", region)
-        sqs = client(state, "sqs", region)
+        dynamodb = moto_client(state, "dynamodb", region)
+        sqs = moto_client(state, "sqs", region)
         resources.create_tables(dynamodb, state.env)
         queue_urls = resources.create_queues(sqs, role, state.env)
         inbox_url = resources.create_bus_with_rule(
-            client(state, "events", region), sqs, role, state.env
-        )
-        secret_arn = resources.create_app_secret(
-            client(state, "secretsmanager", region), state.env, APP_USER, password
+            moto_client(state, "events", region), sqs, role, state.env
         )
         # Global-table emulation (harness only): moto does not replicate, so the control item
         # naming the primary region as active is written in each region's table.
-        resources.seed_active_region(dynamodb, state.env, state.regions["primary"])
+        resources.seed_active_region(dynamodb, state.env, primary)
         # The documents bucket infra-global/buckets.yaml makes (HealthFunction checks it).
-        documents_bucket = f"dr-payment-docs-{role}-{state.env}-{functions.ACCOUNT_ID}"
-        s3 = client(state, "s3", region)
+        documents_bucket = names.documents_bucket(role, state.env, functions.ACCOUNT_ID)
+        s3 = moto_client(state, "s3", region)
         if region == "us-east-1":  # the one region S3 refuses a LocationConstraint for
             s3.create_bucket(Bucket=documents_bucket)
         else:
             s3.create_bucket(
                 Bucket=documents_bucket, CreateBucketConfiguration={"LocationConstraint": region}
             )
-        names = resources.queue_names(role, state.env)
+        queue_names = resources.queue_names(role, state.env)
         state.aws[role] = {
             "queue_urls": queue_urls,
-            "queue_urls_by_name": {names[purpose]: url for purpose, url in queue_urls.items()},
+            "queue_urls_by_name": {
+                queue_names[purpose]: url for purpose, url in queue_urls.items()
+            },
             "inbox_url": inbox_url,
-            "app_secret_arn": secret_arn,
+            "app_secret": names.app_secret(state.env),
             "documents_bucket": documents_bucket,
-            "bus": f"dr-payment-bus-{state.env}",
-            "rule": f"dr-payment-event-rule-{role}-{state.env}",
+            "bus": names.event_bus(state.env),
+            "rule": names.event_rule(role, state.env),
+            "cluster_endpoint": clusters[role],
         }
+
+
+def _provision_clusters(state: State, password: str) -> dict[str, str]:
+    """The regional Aurora clusters in moto (the global cluster is the front's: rds.json);
+    returns each role's cluster endpoint."""
+    endpoints = {}
+    for role, region in state.regions.items():
+        made = moto_client(state, "rds", region).create_db_cluster(
+            DBClusterIdentifier=names.cluster(role, state.env),
+            Engine=front_rds.ENGINE,
+            EngineVersion=front_rds.ENGINE_VERSION,
+            MasterUsername="admin",
+            MasterUserPassword=secrets.token_urlsafe(16),
+            DeletionProtection=True,
+        )
+        endpoints[role] = str(made["DBCluster"]["Endpoint"])
+    return endpoints
+
+
+def _provision_functions(state: State) -> None:
+    """Every function of template.yaml in moto, in both regions, as the regional stack deploys
+    it: its environment (the global writer endpoint as database host, secret by name), the
+    processor's `live` alias on a published version, reserved concurrency. The front runs them
+    (ops/sandbox/front/lambdas.py); drctl fences, unfences and re-points them here."""
+    iam = moto_client(state, "iam", state.regions["primary"])
+    role_arn = iam.create_role(
+        RoleName=f"dr-payment-functions-{state.env}",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    endpoint = front_rds.global_endpoint(names.global_cluster(state.env))
+    environments = _env_files(state, LOOPBACK)
+    for role, region in state.regions.items():
+        resolve = resolver(state, role)
+        lam = moto_client(state, "lambda", region)
+        ssm = moto_client(state, "ssm", region)
+        for path, value in {**resolve_ssm(state, role), "aurora/writer-endpoint": endpoint}.items():
+            ssm.put_parameter(
+                Name=names.parameter(state.env, path), Value=value, Type="String", Overwrite=True
+            )
+        for logical_id in functions.function_ids():
+            fn = functions.function(logical_id)
+            variables = {
+                k: v for k, v in environments[role][logical_id].items() if not k.startswith("AWS_")
+            }
+            if "DB_HOST" in variables:
+                variables.update(DB_HOST=endpoint, DB_PORT="3306")
+            name = resolve.function_name(fn)
+            lam.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler=fn.handler,
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=resolve.number(fn, "Timeout", 3),
+                MemorySize=resolve.number(fn, "MemorySize", 128),
+                Environment={"Variables": variables},
+            )
+            if "AutoPublishAlias" in fn.properties:
+                version = lam.publish_version(FunctionName=name)["Version"]
+                lam.create_alias(
+                    FunctionName=name, Name=str(fn.properties["AutoPublishAlias"]),
+                    FunctionVersion=version,
+                )  # fmt: skip
+            reserved = resolve.number(fn, "ReservedConcurrentExecutions", -1)
+            if reserved >= 0:
+                lam.put_function_concurrency(
+                    FunctionName=name, ReservedConcurrentExecutions=reserved
+                )
+
+
+def resolve_ssm(state: State, role: str) -> dict[str, str]:
+    """The SSM parameters infra-global publishes, as the sandbox serves them (path -> value)."""
+    values = resolver(state, role).ssm
+    return {path: value for path, value in values.items() if value}
+
+
+def _placeholder_zip() -> bytes:
+    """moto wants a code package; the front runs the real code from src/ instead."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "the sandbox front runs the functions from src/\n")
+    return buffer.getvalue()
 
 
 def _provision_ledger(topology: Topology, password: str) -> None:
@@ -264,8 +418,12 @@ def _start_bridge(state: State, paths: Paths, address: str, out: Out) -> None:
 
 
 def _bridge_targets(state: State) -> list[tuple[str, int]]:
-    """What a container must reach (bridge.py): moto and each region's server, by forwarder."""
-    targets = [("bridge-moto", int(state.aws_endpoint_url.rsplit(":", 1)[1]))]
+    """What a container must reach (bridge.py): the AWS front, the global writer endpoint and
+    each region's server, by forwarder."""
+    targets = [
+        ("bridge-front", int(state.aws_endpoint_url.rsplit(":", 1)[1])),
+        ("bridge-writer-endpoint", state.writer_port),
+    ]
     targets += [(f"bridge-{mariadb_process(r)}", s.port) for r, s in ledger(state).servers.items()]
     return targets
 
@@ -324,9 +482,12 @@ def write_endpoints(state: State, paths: Paths, password: str) -> None:
         paths.endpoints,
         {
             "aws_endpoint_url": state.aws_endpoint_url,
+            "moto_url": state.moto_url,  # behind the front; the harness's own calls only
             "regions": state.regions,
             "mysql": mysql,
             "mysql_writer": topology.writer,
+            # The global writer endpoint both regions' functions use: follows the writer.
+            "mysql_global_writer": {"host": LOOPBACK, "port": state.writer_port},
             # What a container on this machine uses instead of 127.0.0.1 (same ports): Linux
             # via the docker bridge forwarders, Docker Desktop by itself.
             "docker": {"host": DOCKER_HOST_NAME, "bridge": state.bridge or None},
@@ -355,10 +516,11 @@ def summary(state: State, paths: Paths, seconds: float) -> str:
     return "\n".join(
         [
             f"sandbox up in {seconds:.1f}s ({relative(paths.root)}, env {state.env})",
-            f"  AWS (moto)  {state.aws_endpoint_url}  regions {primary} (primary active), "
-            f"{secondary} (secondary)",
+            f"  AWS         {state.aws_endpoint_url}  regions {primary} (primary active), "
+            f"{secondary} (secondary); moto behind the front ({relative(paths.front_log)})",
             f"  MariaDB     {primary} {LOOPBACK}:{writer.port} (writer), {secondary} "
-            f"{LOOPBACK}:{replica.port} (read-only replica); database {DB_NAME}, "
+            f"{LOOPBACK}:{replica.port} (read-only replica); global writer endpoint "
+            f"{LOOPBACK}:{state.writer_port}; database {DB_NAME}, "
             f"user {APP_USER} (password in {endpoints})",
             f"  files       {env_json} (SAM --env-vars), {relative(paths.env_secondary)}, "
             f"{relative(paths.env_docker)}, {endpoints}",
@@ -381,19 +543,33 @@ def summary(state: State, paths: Paths, seconds: float) -> str:
 # -- drills: the ledger changed under a running sandbox ------------------------------------------
 
 
+@contextlib.contextmanager
+def _locked(paths: Paths) -> Any:
+    """One change of the ledger at a time, across processes (the front's RDS calls, the
+    replication CLI, a drill)."""
+    paths.lock.touch(mode=0o600, exist_ok=True)
+    with open(paths.lock) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def change_ledger(paths: Paths, action: Callable[[Topology], Any]) -> Any:
     """Run `action` on the running sandbox's ledger (replication.Topology: delay, kill, promote,
     rebuild ...), then make state.json, endpoints.json and the env files say what it did: a
     killed server is no longer expected to run, a promoted one is the writer, a rebuilt one has
     its new PID (and its bridge forwarder its new port)."""
-    state = State.load(paths)
-    if state is None or not state.is_running():
-        raise SandboxNotRunning(f"no sandbox running in {paths.root}: run `make sandbox` first")
-    topology = ledger(state)
-    try:
-        return action(topology)
-    finally:
-        _record_ledger(state, paths, topology)
+    with _locked(paths):
+        state = State.load(paths)
+        if state is None or not state.ready or state.version != STATE_VERSION:
+            raise SandboxNotRunning(f"no sandbox running in {paths.root}: run `make sandbox` first")
+        topology = ledger(state)
+        try:
+            return action(topology)
+        finally:
+            _record_ledger(state, paths, topology)
 
 
 def _record_ledger(state: State, paths: Paths, topology: Topology) -> None:

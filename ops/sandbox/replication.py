@@ -309,7 +309,7 @@ class Topology:
         fresh = MariaDBServer(old.basedir, port=port, server_id=old.server_id)
         self.servers[region] = fresh.start(timeout, read_only=True)
         source = self.primary
-        dump, position = self._snapshot(source)
+        dump, position = self._snapshot(source, self.writer)
         # The copy is the writer's history, not this server's: kept out of its binlog.
         subprocess.run(
             [_client("mariadb"), "--no-defaults", f"--socket={fresh.socket}", "--user=root",
@@ -327,6 +327,35 @@ class Topology:
             cur.execute("SET GLOBAL gtid_slave_pos = %s", (position,))
         self._replicate(region, self.writer)
         return fresh
+
+    def restart(self, region: str, timeout: float = 30.0, *, read_only: bool) -> MariaDBServer:
+        """A killed server started again on its own data (InnoDB recovers what it committed), on
+        the same port: a region that comes back, with whatever it had, stale or not."""
+        old = self.servers[region]
+        fresh = MariaDBServer(old.basedir, port=old.port, server_id=old.server_id)
+        self.servers[region] = fresh.start(timeout, read_only=read_only)
+        return fresh
+
+    def demote(self, region: str) -> None:
+        """A fenced old writer that has every commit of the new writer (a switchover) becomes its
+        replica, keeping its data: it resumes after the last transaction in its own binlog,
+        which holds everything it executed (log_slave_updates)."""
+        if region == self.writer:
+            raise ValueError(f"{region} is the writer: promote another region first")
+        with self._root(region) as cur:
+            cur.execute("SET GLOBAL read_only = ON")
+            cur.execute("STOP SLAVE")
+            cur.execute("RESET SLAVE ALL")
+            cur.execute("SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos")
+        self._replicate(region, self.writer)
+
+    def snapshot(self, region: str, path: Path, timeout: float = 120.0) -> Path:
+        """A consistent dump of `region`'s databases into `path` (a final or stale snapshot)."""
+        dump, _position = self._snapshot(self.servers[region], region)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_bytes(dump)
+        return path
 
     def stop(self) -> None:
         for server in self.servers.values():
@@ -383,13 +412,13 @@ class Topology:
                 statements.extend(str(grant) for (grant,) in cur.fetchall())
         return statements
 
-    def _snapshot(self, source: MariaDBServer) -> tuple[bytes, str]:
+    def _snapshot(self, source: MariaDBServer, region: str) -> tuple[bytes, str]:
         """A consistent dump of the source's databases and the GTID position it stands at."""
-        with self._root(self.writer) as cur:
+        with self._root(region) as cur:
             cur.execute("SHOW DATABASES")
             databases = [d for (d,) in cur.fetchall() if d not in _SYSTEM_SCHEMAS]
         if not databases:
-            with self._root(self.writer) as cur:
+            with self._root(region) as cur:
                 cur.execute("SELECT @@global.gtid_binlog_pos")
                 return b"", str(cur.fetchone()[0])
         dump = subprocess.run(

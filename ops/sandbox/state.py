@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_VERSION = 2  # 2: one MariaDB per region (replication), bridge forwarders
+STATE_VERSION = 3  # 2: a MariaDB per region, bridge forwarders; 3: the AWS front
 LOOPBACK = "127.0.0.1"
 # moto accepts any credentials; fixed dummies keep a real profile out of every sandbox call.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
@@ -80,6 +80,24 @@ class Paths:
     def bridge_log(self) -> Path:
         return self.root / "bridge.log"
 
+    @property
+    def front_log(self) -> Path:
+        return self.root / "front.log"
+
+    @property
+    def rds(self) -> Path:
+        """The Aurora global clusters as the front keeps them (ops/sandbox/front/rds.py)."""
+        return self.root / "rds.json"
+
+    @property
+    def snapshots(self) -> Path:
+        """Final and stale cluster snapshots (dumps of the servers), kept like Aurora's."""
+        return self.root / "snapshots"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "state.lock"
+
     def env_file(self, role: str) -> Path:
         return self.env_primary if role == "primary" else self.env_secondary
 
@@ -99,6 +117,10 @@ class Paths:
             self.moto_log,
             self.demo_log,
             self.bridge_log,
+            self.front_log,
+            self.rds,
+            self.snapshots,
+            self.lock,
         ]
 
 
@@ -132,7 +154,11 @@ class Process:
 @dataclass
 class State:
     env: str
+    # What every client uses (the front, ops/sandbox/front); moto itself is behind it.
     aws_endpoint_url: str = ""
+    moto_url: str = ""
+    # The global writer endpoint: the front's forwarder to whichever server writes now.
+    writer_port: int = 0
     regions: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
     # Per role: resource names/URLs/ARNs the harness needs (queues, stand-in inbox, secret).

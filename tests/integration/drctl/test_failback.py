@@ -128,3 +128,33 @@ def test_fence_only_stops_a_returning_region_from_writing_and_changes_nothing_el
     held = world.control(E)
     assert held is not None and (held.active_region, held.epoch) == (W, START_EPOCH + 2)
     assert world.writer_region() == W
+
+
+def test_failback_never_has_both_event_rules_off(world: World) -> None:
+    """A disabled rule drops what it would deliver (EventBridge keeps nothing for it). The
+    returning region's rule is off (fenced); the survivor's goes off when it is fenced for the
+    switch back, so the returning one's must be on again before that, or every event published
+    in between is lost in both regions (the drill found 11 lost payments this way). The
+    returning region still writes nothing then: control item none, processor at 0."""
+    _fail_over(world)
+    assert world.h.drctl("failback", "--fence-only").code == 0
+    world.h.recorder.clear()
+
+    assert world.h.drctl("failback", "--yes").code == 0
+
+    rules = [
+        (c.operation, c.region)
+        for c in world.h.recorder.writes()
+        if c.operation in ("EnableRule", "DisableRule")
+    ]
+    assert rules.index(("EnableRule", E)) < rules.index(("DisableRule", W))
+    enabled = {E: True, W: True}
+    for operation, region in rules:
+        enabled[region] = operation == "EnableRule"
+        assert any(enabled.values()), f"both rules off after {operation} in {region}"
+    concurrency = [
+        c.params["ReservedConcurrentExecutions"]
+        for c in world.h.recorder.writes()
+        if c.operation == "PutFunctionConcurrency" and c.region == E
+    ]
+    assert concurrency[0] == 0 and concurrency[-1] == 25  # held at 0 until the unfence step
