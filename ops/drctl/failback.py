@@ -5,8 +5,9 @@
                 re-adds it after failover-global-cluster once its region is back)
              B  the survivor was detached and promoted: the global cluster still holds the old
                 primary's stale cluster (with the commits that never replicated)
- 2. fence    the old primary region: rule off, processor at 0, its control replica brought to
-             the current state. First, before anything: a region that comes back must not write.
+ 2. fence    the old primary region: processor at 0, its control replica brought to the current
+             state. First, before anything: a region that comes back must not write. Its rule
+             stays as it is: a disabled rule drops events, a throttled processor's wait.
  3. rebuild  (B) the stale cluster: a final snapshot (kept: it holds what never replicated, for
              a person to compare), then detached and deleted with its global cluster; a new
              global cluster is made from the writer, and the old primary's cluster is created
@@ -170,9 +171,7 @@ class Failback:
         with self.proc.step(
             "fence-returning", f"fence {sides.new_region} before it can write"
         ) as step:
-            step.notes.extend(
-                fence.fence_region(self.ctx, sides.new_role, sides.new_region, bounded=False)
-            )
+            step.note(fence.stop_processor(self.ctx, sides.new_role, sides.new_region))
             result = control.replica(self.ctx, sides.new_region).write(self.current)
             step.note(
                 f"control item in {sides.new_region}: active={self.current.active_region} "

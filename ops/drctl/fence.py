@@ -3,8 +3,11 @@
 Three independent locks: the region-control item says another region (or none) is active, the
 payment event rule is disabled, and the processor's reserved concurrency is 0 (in-flight
 invocations finish; no new ones start). Behind them, Aurora itself: only the writer cluster
-accepts writes. Every call tolerates the resource being absent; with `bounded=True` (a region
-that may be down) every call is one short attempt and a failure is noted, not raised.
+accepts writes. The rule is the one lossy lock (a disabled rule drops events, a throttled
+processor's events wait in Lambda's queue): only a failover, whose failed region is cut off
+anyway, and teardown disable it; planned changes hold the processor at 0 instead. Every call
+tolerates the resource being absent; with `bounded=True` (a region that may be down) every call
+is one short attempt and a failure is noted, not raised.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """`drctl switchover`: planned change of the writing region, RPO 0, both regions up.
 
  1. check    both regions answer; the target's cluster is a healthy member of the global cluster
- 2. fence    control item -> none (both replicas); the new region's rule on (never both off: a
-             disabled rule drops events), then the old region's rule off and processor at 0
+ 2. fence    control item -> none (both replicas), the old region's processor at concurrency 0;
+             both event rules stay on (a disabled rule drops events; a throttled processor's
+             events wait in Lambda's queue), the new region's turned on if a fence left it off
  3. promote  switchover-global-cluster, wait until the target cluster is the writer
  4. control  control item -> the new region, one epoch later (both replicas)
  5. secrets  `host` -> the global writer endpoint (primary copy; it replicates)
- 6. unfence  the new region's rule and processor on; the old region's too, now passive (it parks
+ 6. unfence  the new region's processor on; the old region's too, now passive (it parks
              what it receives in its standby queue, for the next change)
  7. redrive  the new region's standby queue through its processor (what it set aside while
              passive or fenced: DUPLICATE for what the old writer had, processed otherwise)
@@ -90,7 +91,7 @@ def cut_over(
     target = view.member_in(sides.new_region)
     assert target is not None  # check() made sure
     with proc.step(
-        "fence", f"fence {sides.old_region} (control item none, rule off, concurrency 0)"
+        "fence", f"fence {sides.old_region} (control item none, processor at concurrency 0)"
     ) as step:
         moved = (
             control.move(
@@ -103,12 +104,14 @@ def cut_over(
             step.note("control item already names the target: fence kept as it is")
         else:
             step.notes.extend(f"control item {note}" for note in moved.notes)
-        # Never both rules off: the old region's rule drops what it receives from now on, so
-        # the target's must be on first (after `failback --fence-only` it is off). The target
-        # still writes nothing: the control item names no region, and a fenced processor stays
-        # at concurrency 0 (its events wait in Lambda's queue) until the unfence step.
+        # A planned change drops no event: rules stay on and the old region's processor is held
+        # at 0 (Lambda keeps its events and retries them; once unfenced, passive, it parks
+        # them). A disabled rule would drop what it receives, and an event published just
+        # before the other region's rule came back on can reach it by replication just after:
+        # the drill lost payments that way. The target's rule is turned on if a failover's
+        # fence left it off; it writes nothing before the control step (control item none).
         step.note(fence.enable_event_rule(ctx, sides.new_role, sides.new_region))
-        step.notes.extend(fence.fence_region(ctx, sides.old_role, sides.old_region, bounded=False))
+        step.note(fence.stop_processor(ctx, sides.old_role, sides.old_region))
     with proc.step("promote", f"switchover-global-cluster to {target.ref.identifier}") as step:
         if view.writer is not None and view.writer.arn == target.arn:
             step.outcome = "skipped"

@@ -141,7 +141,17 @@ def _exposure_failover(drill: Any, final_ids: set[str]) -> dict[str, Any]:
     after_failover = set(facts.get("ledger_after_failover", []))
     exposure = stale - replicated
     window = set(facts.get("residual_window", {}).get("accepted_not_replicated_at_kill", []))
+    reconcile = (
+        next(
+            (p.report.get("reconcile") for p in drill.procedures if p.command[0] == "failover"),
+            None,
+        )
+        or {}
+    )
+    unresolved = {u["payment_id"] for u in reconcile.get("unresolved", [])}
     return {
+        "reconcile_unresolved_at_failover": sorted(unresolved),
+        "reconcile_unresolved_in_ledger_in_the_end": len(unresolved & final_ids),
         "commits_not_replicated_at_kill": len(exposure),
         "recovered_by_redrive": len(exposure & after_failover),
         "rpo_after_redrive": len(exposure - after_failover),

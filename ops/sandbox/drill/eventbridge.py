@@ -211,6 +211,7 @@ class RegionDelivery:
         self._running = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # an invocation ended: a slot is free
         self._pool = ThreadPoolExecutor(PARALLEL, thread_name_prefix=f"lambda-{self.region}")
         self._thread = threading.Thread(
             target=self._loop, name=f"delivery-{self.region}", daemon=True
@@ -238,32 +239,37 @@ class RegionDelivery:
             heapq.heappush(self._queue, work)
 
     def _loop(self) -> None:
-        sqs = self._clients.get("sqs", self.region)
         while not self._stop.is_set():
             if self._regions.dead(self.region):
                 self._regions.wait_alive(self.region, 0.2)  # its Lambda service is down too
                 continue
             self._dispatch_due()
             try:
-                batch = sqs.receive_message(
-                    QueueUrl=self._inbox, MaxNumberOfMessages=10, WaitTimeSeconds=0
-                ).get("Messages", [])
+                taken = self._take()
             except (BotoCoreError, ClientError):
-                batch = []
-            now = time.time()
-            for message in batch:
-                event = json.loads(message["Body"])
-                self._push(_Work(now, next(self._seq), event, now))
-            if batch:
-                sqs.delete_message_batch(
-                    QueueUrl=self._inbox,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(batch)
-                    ],
-                )
-            else:
-                self._stop.wait(0.2)
+                taken = 0  # the region died under the call: its queue keeps the messages
+            if not taken:
+                self._wake.wait(0.2)
+                self._wake.clear()
+
+    def _take(self) -> int:
+        """Messages the rule delivered, into Lambda's async queue (in memory, as Lambda's own
+        is durable: it survives its region's outage)."""
+        sqs = self._clients.get("sqs", self.region)
+        batch = sqs.receive_message(
+            QueueUrl=self._inbox, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
+        ).get("Messages", [])
+        now = time.time()
+        for message in batch:
+            self._push(_Work(now, next(self._seq), json.loads(message["Body"]), now))
+        if batch:
+            sqs.delete_message_batch(
+                QueueUrl=self._inbox,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
+            )
+        return len(batch)
 
     def _dispatch_due(self) -> None:
         now = time.time()
@@ -278,9 +284,13 @@ class RegionDelivery:
     def _run(self, work: _Work) -> None:
         try:
             self._invoke(work)
+        except (BotoCoreError, ClientError):  # its region died mid-way: keep it for later
+            work.due = time.time() + 0.5
+            self._push(work)
         finally:
             with self._lock:
                 self._running -= 1
+            self._wake.set()
 
     def _chance(self, rate: float) -> bool:
         with self._rng_lock:

@@ -24,6 +24,7 @@ import json
 import random
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,18 +38,24 @@ POLL_SECONDS = 0.2
 
 @dataclass
 class Lag:
-    """Observed replication lags (seconds) of one store."""
+    """Observed replication lags (seconds) of one store; writes that waited for a dead region
+    are counted apart (their "lag" is the outage)."""
 
     samples: list[float] = field(default_factory=list)
+    held: int = 0
 
-    def add(self, seconds: float) -> None:
-        self.samples.append(seconds)
+    def add(self, seconds: float, *, held: bool = False) -> None:
+        if held:
+            self.held += 1
+        else:
+            self.samples.append(seconds)
 
     def summary(self) -> dict[str, Any]:
         if not self.samples:
-            return {"count": 0}
+            return {"count": 0, "held_by_an_outage": self.held}
         ordered = sorted(self.samples)
         return {
+            "held_by_an_outage": self.held,
             "count": len(ordered),
             "mean_s": round(sum(ordered) / len(ordered), 3),
             "p99_s": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 3),
@@ -66,6 +73,7 @@ class _Write:
     keys: dict[str, Any] = field(compare=False)
     image: dict[str, Any] | None = field(compare=False)  # None: a delete
     written_at: float = field(compare=False)
+    held: bool = field(default=False, compare=False)  # waited for a dead region
 
 
 def versions(env: str) -> dict[str, str]:
@@ -107,6 +115,7 @@ class GlobalTables:
         # conditional write would refuse it anyway; this saves the round trip).
         self._echoes: set[tuple[str, str, str]] = set()
         self.lag = Lag()
+        self.errors: Counter[str] = Counter()
         self._thread = threading.Thread(target=self._loop, name="global-tables", daemon=True)
 
     def start(self) -> GlobalTables:
@@ -129,6 +138,10 @@ class GlobalTables:
     def idle(self) -> bool:
         with self._lock:
             return not self._pending
+
+    def backlog(self) -> str:
+        with self._lock:
+            return f"{len(self._pending)} pending, errors {dict(self.errors)}"
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -178,6 +191,7 @@ class GlobalTables:
         for write in due:
             if self._regions.dead(write.target) or self._regions.dead(write.source):
                 write.due = now + 0.2  # waits in its region, or for the target to answer
+                write.held = True
                 with self._lock:
                     heapq.heappush(self._pending, write)
                 continue
@@ -193,16 +207,19 @@ class GlobalTables:
                         **_conditional(write.image, write.keys, version),
                     )
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                code = str(exc.response.get("Error", {}).get("Code"))
+                if code == "ConditionalCheckFailedException":
                     continue  # the target already holds this version or a newer one
+                self.errors[code] += 1
                 self._retry(write)
                 continue
-            except BotoCoreError:
+            except BotoCoreError as exc:
+                self.errors[type(exc).__name__] += 1
                 self._retry(write)
                 continue
             with self._lock:
                 self._echoes.add((write.target, write.table, _fingerprint(write.image)))
-            self.lag.add(time.time() - write.written_at)
+            self.lag.add(time.time() - write.written_at, held=write.held)
 
     def _retry(self, write: _Write) -> None:
         write.due = time.time() + 0.2
@@ -225,6 +242,7 @@ class Buckets:
         self._seen: dict[tuple[str, str], float] = {}  # (region, key) -> first seen
         self._copied: set[tuple[str, str]] = set()
         self._due: dict[tuple[str, str], float] = {}
+        self._held: set[tuple[str, str]] = set()
         self._stop = threading.Event()
         self._canaries = itertools.count()
         self.lag = Lag()
@@ -281,7 +299,10 @@ class Buckets:
     def _copy_due(self, now: float) -> None:
         for (region, object_key), due in list(self._due.items()):
             target = self._regions.other(region)
-            if due > now or self._regions.dead(target) or self._regions.dead(region):
+            if due > now:
+                continue
+            if self._regions.dead(target) or self._regions.dead(region):
+                self._held.add((region, object_key))
                 continue
             try:
                 source = self._clients.get("s3", region)
@@ -293,4 +314,7 @@ class Buckets:
                 continue
             del self._due[(region, object_key)]
             self._copied.add((target, object_key))
-            self.lag.add(time.time() - self._seen[(region, object_key)])
+            self.lag.add(
+                time.time() - self._seen[(region, object_key)],
+                held=(region, object_key) in self._held,
+            )

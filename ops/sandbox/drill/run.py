@@ -64,8 +64,11 @@ class Plan:
     table_lag_s: tuple[float, float]
     bucket_lag_s: tuple[float, float]
     switchover_delay_s: int  # MASTER_DELAY during the planned switchover
-    failover_until: float = 0.45  # share of the payments sent when failback starts
-    switchover_at: float = 0.75
+    # Shares of `payments` sent after each procedure before the next step (the stream never
+    # stops meanwhile); the drill ends once all are sent and at least `payments` in all.
+    after_failover: float = 0.15
+    after_failback: float = 0.15
+    after_switchover: float = 0.1
 
     @classmethod
     def fixed(cls, payments: int, rate: float, speedup: float) -> Plan:
@@ -252,7 +255,7 @@ class Drill:
         busy: list[str] = []
         while time.monotonic() < deadline:
             busy = [] if self.endpoint.idle() else ["eventbridge replication"]
-            busy += [] if self.tables.idle() else ["global tables"]
+            busy += [] if self.tables.idle() else [f"global tables ({self.tables.backlog()})"]
             busy += [f"lambda {r}" for r, d in self.delivery.items() if not d.idle()]
             for role, region in self.state.regions.items():
                 attributes = sqs[region].get_queue_attributes(
@@ -329,13 +332,14 @@ class Drill:
         self.stream.scenario = "failover"
         self.stream.start()
         self.failover(primary, secondary)
-        self.stream.wait_sent(int(plan.payments * plan.failover_until), timeout=300)
+        self._more(plan.after_failover)
         self.stream.scenario = "failback"
         self.failback(primary, secondary)
-        self.stream.wait_sent(int(plan.payments * plan.switchover_at), timeout=300)
+        self._more(plan.after_failback)
         self.stream.scenario = "switchover"
         self.switchover(primary, secondary)
-        self.stream.wait_sent(plan.payments, timeout=300)
+        self._more(plan.after_switchover)
+        self.stream.wait_sent(plan.payments, timeout=600)
         self.stream.stop()
         self.timeline.mark("stream stopped", sent=self.stream.sent())
         drained = self.drained()
@@ -346,6 +350,9 @@ class Drill:
         self.drained(timeout=30)
         self.timeline.mark("final redrive and reconcile done")
         return self.facts
+
+    def _more(self, share: float) -> None:
+        self.stream.wait_sent(self.stream.sent() + int(self.plan.payments * share), timeout=600)
 
     def failover(self, primary: str, secondary: str) -> None:
         plan = self.plan
