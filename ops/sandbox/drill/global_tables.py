@@ -116,6 +116,7 @@ class GlobalTables:
         self._echoes: set[tuple[str, str, str]] = set()
         self.lag = Lag()
         self.errors: Counter[str] = Counter()
+        self._back: set[str] = set()  # regions answering the tables before anything else
         self._thread = threading.Thread(target=self._loop, name="global-tables", daemon=True)
 
     def start(self) -> GlobalTables:
@@ -139,6 +140,25 @@ class GlobalTables:
         with self._lock:
             return not self._pending
 
+    def _dead(self, region: str) -> bool:
+        return self._regions.dead(region) and region not in self._back
+
+    def wait_caught_up(self, region: str, timeout: float) -> bool:
+        """A region that answers again: every write made elsewhere meanwhile reaches it (or is
+        refused there as older) before its functions run, as DynamoDB brings a recovered
+        replica up to date."""
+        self._back.add(region)
+        now = time.time()
+        self._stop.wait(2 * POLL_SECONDS)  # the streams read up to now
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                behind = any(w.target == region and w.written_at <= now for w in self._pending)
+            if not behind:
+                return True
+            self._stop.wait(0.05)
+        return False
+
     def backlog(self) -> str:
         with self._lock:
             return f"{len(self._pending)} pending, errors {dict(self.errors)}"
@@ -146,7 +166,7 @@ class GlobalTables:
     def _loop(self) -> None:
         while not self._stop.is_set():
             for (region, table), iterator in list(self._iterators.items()):
-                if not self._regions.dead(region):
+                if not self._dead(region):
                     self._read(region, table, iterator)
             self._apply_due()
             self._stop.wait(POLL_SECONDS)
@@ -189,7 +209,7 @@ class GlobalTables:
             while self._pending and self._pending[0].due <= now:
                 due.append(heapq.heappop(self._pending))
         for write in due:
-            if self._regions.dead(write.target) or self._regions.dead(write.source):
+            if self._dead(write.target) or self._dead(write.source):
                 write.due = now + 0.2  # waits in its region, or for the target to answer
                 write.held = True
                 with self._lock:

@@ -142,14 +142,18 @@ class HealthChecks:
 
     def _schedule(self, region: str) -> None:
         next_at = time.monotonic()
+        slot = time.time()
         while not self._stop.is_set():
-            threading.Thread(target=self._probe, args=(region,), daemon=True).start()
+            # The probe belongs to its slot on Route 53's schedule, however late a busy machine
+            # starts its thread.
+            threading.Thread(target=self._probe, args=(region, slot), daemon=True).start()
             next_at += self.interval
+            slot += self.interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
-    def _probe(self, region: str) -> None:
+    def _probe(self, region: str, sent_at: float) -> None:
         check = self._checks[region]
-        sent_at, started = time.time(), time.monotonic()
+        started = time.monotonic()
         ok = False
         try:
             answer = self._clients.get("lambda", region, self._client_config).invoke(

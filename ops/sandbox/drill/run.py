@@ -292,12 +292,15 @@ class Drill:
             AWS_DEFAULT_REGION=self.state.regions["primary"],
         )
         procedure = Procedure(command[3:], scenario, time.time())
+        self.timeline.mark(f"drctl {' '.join(args)} started", procedure.started_at)
         self.out(f"drill: $ drctl {' '.join(procedure.command)}")
         finished = subprocess.run(
             command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900,
             check=False,
         )  # fmt: skip
-        procedure.ended_at = time.time()
+        procedure.ended_at = self.timeline.mark(
+            f"drctl {' '.join(args)} ended", exit=finished.returncode
+        )
         procedure.exit_code = finished.returncode
         procedure.log = str(self.dir / f"{number:02d}-{args[0]}.log")
         Path(procedure.log).write_text(finished.stdout + "\n" + finished.stderr)
@@ -398,6 +401,12 @@ class Drill:
         }
         if change is None:
             return found | {"detected": False}
+        if change.at < t_kill:  # a slow probe made Route 53 flip before the failure
+            return found | {
+                "detected": False,
+                "unhealthy_before_the_kill": iso(change.at),
+                "within_bound": False,
+            }
         # The deciding probe was sent (probe_sent_at - kill) after the failure on Route 53's
         # schedule, which runs `speedup` times faster here; its own wait is real time.
         since_kill = max(0.0, change.probe_sent_at - t_kill)
@@ -426,12 +435,11 @@ class Drill:
     def tables_catch_up(self, region: str, timeout: float = 30.0) -> None:
         """A region that answers again gets what the global tables wrote meanwhile before its
         functions run (DynamoDB replicates to a recovered replica first)."""
-        self.regions.set(region, dead=False)
-        deadline = time.monotonic() + timeout
-        while not self.tables.idle() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        caught_up = self.tables.wait_caught_up(region, timeout)
+        self.timeline.mark("global tables caught up", region=region, complete=caught_up)
 
     def switchover(self, primary: str, secondary: str) -> None:
+        self.timeline.mark("switchover scenario")
         delay = self.plan.switchover_delay_s
         lifecycle.change_ledger(self.paths, lambda ledger: ledger.delay(delay, secondary))
         self.timeline.mark("replication lagging", delay_s=delay)
