@@ -16,7 +16,7 @@ PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither" || true; }
 
 .PHONY: help venv tools mariadb lint typecheck validate unit integration test demo sandbox \
         sandbox-down invoke bench build deploy-primary deploy-secondary sync drctl clean \
-        local-invoke sam-local-check container-runtime container-runtime-down
+        local-invoke sam-local-check container-runtime container-runtime-down drill drill-loop
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -74,8 +74,23 @@ invoke: sandbox ## run FN=<LogicalId> with EVENT=<file> in-process against the s
 	@test -n "$(FN)" -a -n "$(EVENT)" || { echo "usage: make invoke FN=PaymentProcessorFunction EVENT=events/charge_usd.json"; exit 2; }
 	@$(PY) -m ops.sandbox invoke $(FN) $(EVENT)
 
-demo: sandbox ## send every sample event through the real handler and print the outcomes
+demo: sandbox ## every sample event through the real handler, then a short DR drill
 	@$(PY) -m ops.sandbox demo
+	@echo ""
+	@echo "A short DR drill: the primary region killed under a stream of payments, then drctl"
+	@echo "failover, failback and switchover (make drill runs the full one; README 'The drill')."
+	@$(PY) -m ops.sandbox drill --short
+
+# The DR drill (README "The drill"): the real drctl against the sandbox under a stream of
+# payments. SEED=n randomises the plan; drill-loop runs RUNS seeded drills in a row.
+PAYMENTS ?= 1000
+RUNS ?= 20
+drill: sandbox ## failover + failback + switchover under >= 1,000 payments; .sandbox/drill-report.json
+	@$(PY) -m ops.sandbox drill --payments $(PAYMENTS) $(if $(SEED),--seed $(SEED))
+
+drill-loop: sandbox ## RUNS (20) seeded drills in a row from SEED (1), PAYMENTS (300) each
+	@$(PY) -m ops.sandbox drill-loop --runs $(RUNS) --first-seed $(or $(SEED),1) \
+	  --payments $(if $(filter command line,$(origin PAYMENTS)),$(PAYMENTS),300)
 
 # sam local invoke against the sandbox (README "With Docker"); ops/sandbox/sam_local.py is the
 # only place its command line is written.

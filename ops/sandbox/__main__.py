@@ -10,6 +10,7 @@ a MariaDB server, both on loopback, both detached so they outlive this command.
                                              release, break; kill/fence/promote/rebuild REGION
     python -m ops.sandbox drill [--seed N]   failover, failback and switchover under a stream
                                              of payments, with the real drctl (make drill)
+    python -m ops.sandbox drill-loop         seeded drills one after another until one fails
 
 Files live in $SANDBOX_DIR (default .sandbox/ in the repo root): env.json (SAM --env-vars),
 env.secondary.json, env.docker.json, env.docker.secondary.json, endpoints.json, state.json, logs.
@@ -140,12 +141,25 @@ def _parser() -> argparse.ArgumentParser:
         help="Route 53's and Lambda's retry clocks run this much faster (30; 1 = real time)",
     )
     drill.add_argument("--report", type=Path, help="where to write the JSON report")
+    drill.add_argument(
+        "--short", action="store_true", help="30 payments at 5/s (the end of `make demo`)"
+    )
+    loop = commands.add_parser(
+        "drill-loop", help="seeded drills in a row, stop at the first failure"
+    )
+    loop.add_argument("--runs", type=int, default=20)
+    loop.add_argument("--first-seed", type=int, default=1)
+    loop.add_argument("--payments", type=int, default=300)
+    loop.add_argument("--rate", type=float, default=10.0)
+    loop.add_argument("--speedup", type=float, default=30.0)
     return parser
 
 
 def _drill(paths: Paths, args: argparse.Namespace) -> int:
     from ops.sandbox.drill import run
 
+    if args.short:
+        args.payments, args.rate = 30, 5.0
     return run.run(
         paths,
         _say,
@@ -154,6 +168,20 @@ def _drill(paths: Paths, args: argparse.Namespace) -> int:
         rate=args.rate,
         speedup=args.speedup,
         report_path=args.report,
+    )
+
+
+def _drill_loop(paths: Paths, args: argparse.Namespace) -> int:
+    from ops.sandbox.drill import run
+
+    return run.loop(
+        paths,
+        _say,
+        runs=args.runs,
+        first_seed=args.first_seed,
+        payments=args.payments,
+        rate=args.rate,
+        speedup=args.speedup,
     )
 
 
@@ -171,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return _replication(paths, args)
         if args.command == "drill":
             return _drill(paths, args)
+        if args.command == "drill-loop":
+            return _drill_loop(paths, args)
         return demo.run(paths, _say, reset=not args.no_reset)
     except invoke.SandboxNotRunning as exc:
         return _fail(str(exc))

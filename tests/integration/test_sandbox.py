@@ -85,6 +85,7 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     pids = [p["pid"] for p in state["processes"]]
     assert {p["name"] for p in state["processes"]} == {
         "moto",
+        "front",  # the AWS endpoint everything uses; moto is behind it
         "mariadb-us-east-1",
         "mariadb-us-west-2",
     }
@@ -104,10 +105,14 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     assert mysql["us-west-2"]["replicates_from"] == endpoints["mysql_writer"] == "us-east-1"
     assert mysql["us-east-1"]["port"] != mysql["us-west-2"]["port"]
     env_secondary = json.loads((sandbox_dir / "env.secondary.json").read_text())
-    assert env_json["DB_PORT"] == str(mysql["us-east-1"]["port"])
+    # Both regions' functions use the global writer endpoint (it follows the writer), as in AWS.
+    writer_endpoint = endpoints["mysql_global_writer"]["port"]
+    assert writer_endpoint not in (mysql["us-east-1"]["port"], mysql["us-west-2"]["port"])
+    assert env_json["DB_PORT"] == str(writer_endpoint)
     for function in ("PaymentProcessorFunction", "HealthFunction"):
-        assert env_secondary[function]["DB_PORT"] == str(mysql["us-west-2"]["port"])
+        assert env_secondary[function]["DB_PORT"] == str(writer_endpoint)
         assert env_secondary[function]["AWS_REGION"] == "us-west-2"
+        assert env_secondary[function]["DB_SECRET_ID"] == "dr-payment-aurora-app-dev"
     docker_env = json.loads((sandbox_dir / "env.docker.json").read_text())
     assert docker_env["PaymentProcessorFunction"]["DB_HOST"] == "host.docker.internal"
 
@@ -119,7 +124,7 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     assert last_line(charge) == {"payment_id": "pay-usd-0001", "outcome": "PROCESSED"}
     assert payment_on(mysql["us-west-2"], "pay-usd-0001")  # replicated to us-west-2
     health = str(EVENTS / "health_function_url.json")
-    # The passive region's health sees its own (read-only) replica: still HEALTHY.
+    # The passive region's health reaches the ledger and is not asked to write: HEALTHY.
     passive = last_line(run("invoke", "HealthFunction", health, "--role", "secondary"))
     assert (passive["statusCode"], passive["body"]) == (200, "HEALTHY")
     duplicate = run(

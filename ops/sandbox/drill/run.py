@@ -501,3 +501,41 @@ def run(paths: Paths, out: Any, *, seed: int | None, payments: int, rate: float,
         out(line)
     out(f"drill: report written to {lifecycle.relative(target)}")
     return 0 if document["passed"] else 1
+
+
+def loop(paths: Paths, out: Any, *, runs: int, first_seed: int, payments: int, rate: float,
+         speedup: float) -> int:  # fmt: skip
+    """Seeded drills one after another (seeds first_seed ...), stopping at the first failure;
+    each report kept as .sandbox/drill/loop/seed-N.json. Says how long each took."""
+    folder = paths.root / "drill" / "loop"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    started = time.monotonic()
+    results = []
+    for seed in range(first_seed, first_seed + runs):
+        began = time.monotonic()
+        report = folder / f"seed-{seed}.json"
+        code = run(
+            paths, lambda _line: None, seed=seed, payments=payments, rate=rate,
+            speedup=speedup, report_path=report,
+        )  # fmt: skip
+        document = json.loads(report.read_text())
+        failover = document["scenarios"]["failover"]
+        results.append((seed, code, time.monotonic() - began))
+        out(
+            f"drill-loop: seed {seed}: {'PASSED' if code == 0 else 'FAILED'} in "
+            f"{time.monotonic() - began:.0f}s; {document['sent_total']} payments, lost "
+            f"{sum(s['lost'] for s in document['scenarios'].values())}, duplicated "
+            f"{sum(s['duplicated'] for s in document['scenarios'].values())}, promotion "
+            f"{failover.get('timeline', {}).get('promotion')}, exposure "
+            f"{failover.get('exposure', {}).get('commits_not_replicated_at_kill')} "
+            f"({lifecycle.relative(report)})"
+        )
+        if code != 0:
+            break
+    passed = sum(1 for _, code, _ in results if code == 0)
+    out(
+        f"drill-loop: {passed} of {len(results)} passed in a row "
+        f"(seeds {first_seed}-{first_seed + len(results) - 1}) in "
+        f"{time.monotonic() - started:.0f}s"
+    )
+    return 0 if passed == runs else 1
