@@ -268,6 +268,17 @@ def _money(drill: Any, ledger: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _waits(drill: Any) -> dict[str, Any]:
+    """Per region, how long events waited between the rule's delivery and the processor's
+    answer (Lambda's queue: throttling while fenced, retries, backlog)."""
+    from ops.sandbox.drill.global_tables import Lag
+
+    found: dict[str, Lag] = defaultdict(Lag)
+    for answer in drill.deliveries.snapshot():
+        found[answer.region].add(answer.waited_s)
+    return {region: lag.summary() for region, lag in sorted(found.items())}
+
+
 def report(drill: Any, plan: dict[str, Any], seconds: float) -> dict[str, Any]:
     ledger = _ledger(drill)
     final_ids = set(ledger["payments"])
@@ -322,6 +333,7 @@ def report(drill: Any, plan: dict[str, Any], seconds: float) -> dict[str, Any]:
             "global_tables": drill.tables.lag.summary(),
             "buckets": drill.buckets.lag.summary(),
         },
+        "delivery_wait": _waits(drill),
         "timeline": [
             {"at": iso(at), "event": name, **facts} for name, at, facts in drill.timeline.moments
         ],

@@ -162,6 +162,7 @@ class Delivered:
     attempt: int
     duplicate_delivery: bool = False
     code: str = ""  # the parked/rejected reason code, or why it failed
+    waited_s: float = 0.0  # from the rule's delivery to this answer (Lambda's queue, retries)
 
 
 @dataclass(order=True)
@@ -318,11 +319,11 @@ class RegionDelivery:
         now = time.time()
         pid = _payment_id(work.event)
         if kind == "ok":
-            self._record(now, pid, payload, work.attempts + 1)
+            self._record(now, pid, payload, work, duplicate=False)
             if self._chance(self._duplicate_rate):  # at-least-once: the same event again
                 kind2, again = self._call(work.event)
                 if kind2 == "ok":
-                    self._record(time.time(), pid, again, work.attempts + 1, duplicate=True)
+                    self._record(time.time(), pid, again, work, duplicate=True)
             return
         age = now - work.first_at
         if kind == "unreachable":
@@ -341,9 +342,7 @@ class RegionDelivery:
             work.due = now + RETRY_DELAYS[work.attempts - 1] / self._speedup
         self._push(work)
 
-    def _record(
-        self, at: float, pid: str, payload: Any, attempt: int, *, duplicate: bool = False
-    ) -> None:
+    def _record(self, at: float, pid: str, payload: Any, work: _Work, *, duplicate: bool) -> None:
         answer = payload if isinstance(payload, dict) else {}
         reason = str(answer.get("reason") or "")
         self._log(
@@ -352,9 +351,10 @@ class RegionDelivery:
                 self.region,
                 str(answer.get("payment_id") or pid),
                 str(answer.get("outcome", "?")),
-                attempt,
+                work.attempts + 1,
                 duplicate,
                 reason.split(":", 1)[0],
+                round(at - work.first_at, 3),
             )
         )
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from ops.sandbox.invoke import SandboxContext
 
 UNRESERVED_LIMIT = 16  # execution environments per function when no concurrency is reserved
 KEPT_VERSIONS = 12  # function versions kept warm (a new configuration starts cold, as in Lambda)
+CONFIG_SECONDS = 2.0  # how long a read configuration is trusted (besides writes seen here)
 Handler = Callable[[Any, Any], Any]
 Resolver = Callable[[str, str], tuple[str, str]]  # (DB_HOST, DB_PORT) -> what DNS would give
 
@@ -136,7 +138,8 @@ class LambdaService:
     def __init__(self, client: Callable[[str, str], Any], resolve_db: Resolver) -> None:
         self._client = client  # (service, region) -> a moto client
         self._resolve_db = resolve_db
-        self._deployed: dict[tuple[str, str, str], _Deployed] = {}
+        self._deployed: dict[tuple[str, str, str], tuple[float, _Deployed]] = {}
+        self._generation: dict[str, int] = {}  # per region: bumped by every Lambda write
         self._handlers: OrderedDict[str, Handler] = OrderedDict()
         self._running: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
@@ -144,15 +147,17 @@ class LambdaService:
     def invalidate(self, region: str) -> None:
         """A Lambda write went through (configuration, alias, concurrency): read them again."""
         with self._lock:
+            self._generation[region] = self._generation.get(region, 0) + 1
             for key in [k for k in self._deployed if k[0] == region]:
                 del self._deployed[key]
 
     def _lookup(self, region: str, function: str, qualifier: str) -> _Deployed | None:
         key = (region, function, qualifier)
         with self._lock:
-            found = self._deployed.get(key)
-        if found is not None:
-            return found
+            cached = self._deployed.get(key)
+            generation = self._generation.get(region, 0)
+        if cached is not None and time.monotonic() - cached[0] < CONFIG_SECONDS:
+            return cached[1]
         lam = self._client("lambda", region)
         arguments = {"FunctionName": function}
         if qualifier != "$LATEST":
@@ -174,7 +179,8 @@ class LambdaService:
             reserved=None if reserved is None else int(reserved),
         )
         with self._lock:
-            self._deployed[key] = found
+            if self._generation.get(region, 0) == generation:  # no write while we read
+                self._deployed[key] = (time.monotonic(), found)
         return found
 
     def _handler(self, region: str, deployed: _Deployed) -> Handler:
