@@ -1,4 +1,5 @@
-"""`up` and `down`: a moto server (both regions) and a MariaDB server per region (us-west-2's a
+"""`up` and `down`: a moto server (both regions) behind the AWS front (ops/sandbox/front: what
+moto lacks, and the global writer endpoint) and a MariaDB server per region (us-west-2's a
 read-only binlog replica of us-east-1's), detached so they outlive the command, provisioned from
 the templates' own definitions, plus the files that point the functions, the aws CLI, a MySQL
 client and `sam local invoke` at them."""

@@ -17,6 +17,10 @@ Each call is one thing a drill does to Aurora Global, done for real to the serve
                                      writer, seeded from a consistent dump (as Aurora adds a
                                      secondary from the primary's storage, never by replaying
                                      what the old writer had on its own)
+    restart(region)                  a killed server back on its own (stale) data
+    demote(region)                   a fenced old writer that has everything becomes a replica
+                                     of the new one, keeping its data (a switchover)
+    snapshot(region, path)           a consistent dump (a final or stale cluster snapshot)
 
 Servers are known by region; `writer` says which one takes writes, so roles swap by promotion.
 `describe()` / `attach()` keep a topology across processes (the sandbox stores it in

@@ -150,7 +150,8 @@ def seed_active_region(dynamodb: Any, env: str, region: str) -> None:
 
 
 def create_app_secret(secretsmanager: Any, env: str, username: str, password: str) -> str:
-    name = f"dr-payment/{env}/ledger-app"
+    """The application user's secret, under its shared name (the tests' in-process moto)."""
+    name = names.app_secret(env)
     value = json.dumps({"username": username, "password": password})
     try:
         return str(secretsmanager.create_secret(Name=name, SecretString=value)["ARN"])

@@ -199,9 +199,13 @@ def _scenario(
             answers[answer.outcome] += 1
             by_region[f"{answer.region} {answer.outcome}"] += 1
             if answer.outcome == "DUPLICATE":
-                kind = "second delivery" if answer.duplicate_delivery else "resend or replay"
-                duplicate_kinds[kind if payment_id in resent or answer.duplicate_delivery else
-                               "replay"] += 1  # fmt: skip
+                if answer.duplicate_delivery:
+                    cause = "delivered twice (EventBridge: at least once)"
+                elif payment_id in resent:
+                    cause = "sent again by the producer"
+                else:
+                    cause = "the other region had it already (its copy, or a redelivery)"
+                duplicate_kinds[cause] += 1
             if answer.outcome == "PARKED":
                 parked[f"{answer.region} {answer.code}"] += 1
     entries_count: Counter[str] = Counter()

@@ -28,7 +28,7 @@ from typing import Any
 from ops.sandbox.invoke import SandboxContext
 
 UNRESERVED_LIMIT = 16  # execution environments per function when no concurrency is reserved
-KEPT_VERSIONS = 12  # function versions kept warm (a new configuration starts cold, as in Lambda)
+KEPT_VERSIONS = 6  # function versions kept warm (a new configuration starts cold, as in Lambda)
 CONFIG_SECONDS = 2.0  # how long a read configuration is trusted (besides writes seen here)
 Handler = Callable[[Any, Any], Any]
 Resolver = Callable[[str, str], tuple[str, str]]  # (DB_HOST, DB_PORT) -> what DNS would give

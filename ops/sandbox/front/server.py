@@ -25,6 +25,7 @@ import json
 import os
 import re
 import select
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -204,7 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             deadline = time.monotonic() + HANG_SECONDS
             while time.monotonic() < deadline:
                 readable, _, _ = select.select([self.connection], [], [], 0.5)
-                if readable and not self.connection.recv(1, 0x40):  # MSG_DONTWAIT: closed?
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):  # it left
                     break
         with contextlib.suppress(OSError):
             self.connection.shutdown(2)
