@@ -105,6 +105,10 @@ class Deployer:
             if state is not None:
                 self.outputs[spec.id] = state.outputs
             return
+        if spec.failover_only and state is None:
+            # The secondary's secret rotation: only where the secrets' primary copy is.
+            self.outcomes.append(Outcome(spec, "not deployed (drctl failover makes it)"))
+            return
         if not self.options.dry_run:
             self.ctx.console.step(f"{spec.order}. {spec.name} ({spec.region})")
         if spec.is_sam:
@@ -434,6 +438,21 @@ class Deployer:
             f"{len(resolved)} SSM values)"
         )
         return revision
+
+
+def deploy_stack(ctx: Context, plan: Plan, spec: StackSpec) -> Outcome:
+    """One CloudFormation stack of the plan, as `drctl deploy` makes it (change set, waits,
+    parameters, resume), its references read from the stacks they name and nothing else: a
+    procedure that deploys in the surviving region calls nothing in the failed one."""
+    deployer = Deployer(ctx, plan, DeployOptions(only=frozenset({spec.id})))
+    for value in spec.parameters.values():
+        if isinstance(value, OutputRef) and value.stack_id not in deployer.outputs:
+            source = plan.get(value.stack_id)
+            state = ctx.cfn(source.region).describe(source.name)
+            if state is not None:
+                deployer.outputs[source.id] = state.outputs
+    cfn = ctx.cfn(spec.region)
+    return deployer._apply(spec, cfn, cfn.describe(spec.name))
 
 
 def _report(
