@@ -168,11 +168,20 @@ def arn(ctx: Context, region: str, name: str) -> str | None:
     return found.arn if found is not None else None
 
 
-def split(ctx: Context, regions: list[str], name: str, *, bounded: bool = True) -> bool:
-    """Both regions hold a primary copy of `name`: the state a failover leaves, which only a
-    failback undoes (the survivor's copy holds the current password)."""
-    views = [view(ctx, region, name, bounded=bounded) for region in regions]
-    return all(v is not None and v.holds_primary for v in views)
+def diverged(ctx: Context, old: str, new: str, name: str) -> str | None:
+    """Why `new`'s copy of `name` cannot serve after a switchover from `old`, or None: both
+    hold a primary copy (what a failover leaves; only failback joins them again) and `old`'s
+    has moved on (another password) or rotates on its own."""
+    at_old, at_new = view(ctx, old, name, bounded=True), view(ctx, new, name, bounded=True)
+    if at_old is None or at_new is None or not (at_old.holds_primary and at_new.holds_primary):
+        return None
+    if at_old.rotation_enabled:
+        return f"{name} has a standalone copy in each region and {old}'s rotates on its own"
+    credentials = ("username", "password")
+    old_value, new_value = _value(ctx, old, name), _value(ctx, new, name)
+    if any(old_value.get(key) != new_value.get(key) for key in credentials):
+        return f"{name} has a standalone copy in each region and {old}'s holds another password"
+    return None
 
 
 def rotating(ctx: Context, region: str, name: str) -> bool:

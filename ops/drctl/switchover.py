@@ -25,7 +25,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.drctl import aurora, control, credentials, fence, names, redrive, topology
+from ops.drctl import aurora, control, credentials, fence, names, redrive, rotation, topology
 from ops.drctl.context import Context
 from ops.drctl.errors import EXIT_OK, DrctlError, Refused
 from ops.drctl.procedure import Procedure
@@ -73,16 +73,30 @@ def check(ctx: Context, to: str | None) -> tuple[topology.Sides, aurora.GlobalVi
             f"{identifier} has no member in {sides.new_region}: the target cluster is not a "
             "secondary of the global database (after a detach-and-promote use `drctl failback`)"
         )
-    for name in credentials.secret_names(ctx.env):
-        if credentials.split(ctx, [sides.old_region, sides.new_region], name):
-            raise Refused(
-                f"the database secrets are split since a failover ({name} has a standalone copy "
-                f"in each region; {sides.old_region}'s holds the passwords in use, and rotation "
-                f"runs there): a switchover would leave {sides.new_region}'s functions on stale "
-                f"passwords. Run `drctl failback --env {ctx.env}` instead: the same switchover, "
-                "which also restores the secrets' replication and moves rotation back"
-            )
+    why = _split_secrets(ctx, sides)
+    if why:
+        raise Refused(
+            f"the database secrets are split since a failover ({why}): a switchover would leave "
+            f"{sides.new_region}'s functions on stale passwords. Run `drctl failback --env "
+            f"{ctx.env}` instead: the same switchover, which also restores the secrets' "
+            "replication and moves rotation back"
+        )
     return sides, view
+
+
+def _split_secrets(ctx: Context, sides: topology.Sides) -> str | None:
+    """Why the old region's secrets, not the new one's, are the ones in use, or None."""
+    try:
+        spec = rotation.stack_for(ctx.plan(), sides.old_role)
+    except DrctlError:
+        spec = None  # a plan without rotation stacks: the secrets alone decide
+    if spec is not None and spec.failover_only and ctx.cfn(spec.region).describe(spec.name):
+        return f"rotation runs in {sides.old_region} ({spec.name})"
+    for name in credentials.secret_names(ctx.env):
+        why = credentials.diverged(ctx, sides.old_region, sides.new_region, name)
+        if why:
+            return why
+    return None
 
 
 def cut_over(

@@ -205,3 +205,24 @@ def test_fence_only_stops_a_returning_region_from_writing_and_changes_nothing_el
     held = world.control(E)
     assert held is not None and (held.active_region, held.epoch) == (W, START_EPOCH + 2)
     assert world.writer_region() == W
+
+
+def test_a_switchover_is_refused_while_the_survivors_copy_holds_another_password(
+    world: World,
+) -> None:
+    _fail_over(world)
+    world.h.client("cloudformation", W).delete_stack(
+        StackName=f"dr-payment-secrets-rotation-secondary-{ENV}"
+    )
+    survivor = world.h.client("secretsmanager", W)
+    value = json.loads(survivor.get_secret_value(SecretId=names.app_secret(ENV))["SecretString"])
+    survivor.put_secret_value(
+        SecretId=names.app_secret(ENV),
+        SecretString=json.dumps({**value, "password": "Tst-rotated-in-survivor-pw-77"}),
+    )
+
+    result = world.h.drctl("switchover", "--yes", "--to", "primary")
+
+    assert result.code == 4
+    assert f"{W}'s holds another password" in result.err and "drctl failback" in result.err
+    assert world.h.recorder.writes() == []
