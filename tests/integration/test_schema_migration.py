@@ -408,3 +408,16 @@ def test_concurrent_runs_apply_each_migration_once(setup: Setup) -> None:
     applied = sorted(name for answer in answers for name in answer["applied"])
     assert applied == sorted(m.name for m in REAL)  # each exactly once, by whichever ran first
     assert [r[0] for r in _records(setup)] == [m.version for m in REAL]
+
+
+def test_an_application_user_name_that_is_not_a_plain_name_is_refused(setup: Setup) -> None:
+    setup.secrets.put_secret_value(
+        SecretId=setup.app_secret,
+        SecretString=json.dumps({"username": "x'@'%' WITH GRANT", "password": FN_APP_PASSWORD}),
+    )
+
+    answer = setup.invoke()
+
+    assert answer["ok"] is False and "is not [A-Za-z0-9_]" in answer["error"]
+    assert setup.rows("SELECT COUNT(*) FROM mysql.user WHERE User LIKE 'x%%'") == [(0,)]
+    assert setup.rows("SHOW DATABASES LIKE %s", DATABASE) == []  # refused before any change

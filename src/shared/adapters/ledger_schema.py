@@ -63,6 +63,7 @@ ER_READ_ONLY_MODE = 1836
 CR_SERVER_LOST = 2013
 
 _DATABASE = re.compile(r"^[A-Za-z0-9_]{1,64}$")  # quoted with backticks below
+_USER = re.compile(r"^[A-Za-z0-9_]{1,26}$")  # + "_clone": within MySQL 8's 32 characters
 
 _CREATE_RECORDS = (
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -334,6 +335,7 @@ def ensure_app_user(conn: Any, database: str, user: str, password: str, host: st
     its rotation partner (<user>_clone or <user> without it), when it exists, gets the same
     grants, so a table a migration adds is granted to whichever user the secret names next.
     Returns True when the user was created now."""
+    _check_user(user)
     with conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s AND Host = %s", (user, host))
         created = cur.fetchone()[0] == 0
@@ -353,6 +355,12 @@ def ensure_app_user(conn: Any, database: str, user: str, password: str, host: st
                 cur.execute(grant.format(db=database, user=grantee, host=host))
     conn.commit()
     return created
+
+
+def _check_user(user: str) -> None:
+    if not _USER.match(user):
+        # quoted into GRANT statements (MySQL takes no placeholders there)
+        raise SchemaMigrationError(f"application user name {user!r} is not [A-Za-z0-9_]{{1,26}}")
 
 
 # -- SchemaMigrationFunction's door: the master user, through MySQLConnector ----------------------
@@ -402,6 +410,7 @@ class MySQLLedgerSchema:
 
     def migrate(self) -> Migrated:
         app = self._app_credentials()  # before any change: a missing secret changes nothing
+        _check_user(app.username)
         conn = self._connector.connect()
         thread = conn.thread_id()
         try:
