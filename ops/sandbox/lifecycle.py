@@ -18,7 +18,6 @@ from typing import Any
 
 import boto3
 
-from ops import ledger_schema
 from ops.sandbox import bridge, functions, resources
 from ops.sandbox.mariadb import MariaDBServer
 from ops.sandbox.replication import Topology
@@ -35,6 +34,7 @@ from ops.sandbox.state import (
     port_answers,
     terminate,
 )
+from shared.adapters import ledger_schema
 
 ENV = "dev"  # names match the docs and runbook (dr-payment-sessions-dev, dr-payment-bus-dev)
 DB_NAME = "payments"

@@ -92,6 +92,18 @@ class LedgerExportSettings(LedgerSettings, frozen=True, kw_only=True, rename="up
     export_max_page: Annotated[int, Meta(gt=0, le=5000)] = 1000
 
 
+class SchemaMigrationSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
+    """SchemaMigrationFunction: DB_SECRET_ID is the MASTER user's secret here (no other function
+    is given it); the application user is created with APP_SECRET_ID's name and password."""
+
+    app_secret_id: str
+    # A DDL waits this long (whole seconds) for its table's metadata lock, then fails: queued
+    # behind a long transaction it would hold every payment write behind itself.
+    migration_lock_wait_seconds: Annotated[int, Meta(ge=1, le=60)] = 5
+    # Seconds kept back from the Lambda deadline so the function answers drctl cleanly.
+    deadline_margin_seconds: Annotated[float, NonNegative] = 10.0
+
+
 def load[S: FunctionSettings](kind: type[S], environ: Mapping[str, str]) -> S:
     """``kind`` from environment variables (text converted: "3306" -> 3306, "false" -> False)."""
     env = dict(environ)
@@ -122,3 +134,8 @@ def get_health_settings() -> HealthSettings:
 @lru_cache(maxsize=1)
 def get_ledger_export_settings() -> LedgerExportSettings:
     return load(LedgerExportSettings, os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_schema_migration_settings() -> SchemaMigrationSettings:
+    return load(SchemaMigrationSettings, os.environ)

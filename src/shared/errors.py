@@ -51,3 +51,9 @@ class PaymentRejected(Exception):
 class OriginalPaymentNotFound(PaymentRejected):
     """A refund whose charge is not (yet) in the ledger: retried while young, then parked for
     redrive; never rejected."""
+
+
+class SchemaMigrationError(Exception):
+    """The ledger's schema could not be brought up to date (a migration failed, another is
+    running, an applied migration was edited, the database is read-only). The message says
+    which and what to do; it never carries a password."""

@@ -68,6 +68,16 @@ def ledger_export_function(role: str, env: str) -> str:
     return f"dr-payment-ledger-export-{role}-{env}"
 
 
+def schema_migration_function(role: str, env: str) -> str:
+    return f"dr-payment-schema-migration-{role}-{env}"
+
+
+def rotation_function(user: str, role: str, env: str) -> str:
+    """The hosted rotation function of a secret (`user`: master | app) in a region's VPC
+    (infra-global/secrets-rotation.yaml)."""
+    return f"dr-payment-rotate-{user}-{role}-{env}"
+
+
 _QUEUE_STEMS = {
     Queue.STANDBY: "standby",
     Queue.REJECTED: "rejected",

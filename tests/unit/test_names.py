@@ -51,6 +51,7 @@ def test_the_functions_and_the_rule_are_the_shared_names(role: str) -> None:
         "PaymentProcessorFunction": names.processor_function(role, ENV),
         "HealthFunction": names.health_function(role, ENV),
         "LedgerExportFunction": names.ledger_export_function(role, ENV),
+        "SchemaMigrationFunction": names.schema_migration_function(role, ENV),
     }
     processor = resources["PaymentProcessorFunction"]["Properties"]
     rule = processor["Events"]["PaymentTransaction"]["Properties"]
