@@ -17,10 +17,12 @@ from typing import Any
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "db" / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# The functions may add payments and entries and move a charge's refunded total: nothing else.
+# The functions may add payments and entries and move a charge's refunded total, and the
+# replication monitor may write its heartbeat row (migration 0003): nothing else.
 APP_GRANTS = (
     "GRANT SELECT, INSERT, UPDATE ON `{db}`.`payments` TO '{user}'@'{host}'",
     "GRANT SELECT, INSERT ON `{db}`.`ledger_entries` TO '{user}'@'{host}'",
+    "GRANT SELECT, INSERT, UPDATE ON `{db}`.`replication_heartbeat` TO '{user}'@'{host}'",
 )
 
 
