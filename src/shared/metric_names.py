@@ -25,8 +25,9 @@ reaches only its own region's AWS APIs:
                                           target (only with the ledger's measured)
 
 A figure that could not be measured is not published at all (missing, never 0); FiguresMissing
-counts the lag and age figures the region's role expects that are missing. RegionHealthy / RegionActive are the health checks'
-verdict and the region's role, from the same checks the HealthFunction runs.
+counts the lag and age figures the region's role expects that are missing. RegionHealthy and
+RegionActive are the health checks' verdict and the region's role, from the same checks the
+HealthFunction runs.
 """
 
 from __future__ import annotations
