@@ -90,7 +90,8 @@ class CheckRunner:
         if not todo:
             return {}
         started = self.clock()
-        end = started + self.timeout if deadline is None else deadline
+        longest = max([self.timeout, *(c.timeout for c in todo if c.timeout is not None)])
+        end = started + longest if deadline is None else deadline
         pool = ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="check")
         try:
             # Each probe runs in a copy of the caller's context: the invocation's Deadline
