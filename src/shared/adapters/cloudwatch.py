@@ -57,7 +57,8 @@ class CloudWatchMetrics:
                     for index, query in enumerate(queries)
                 ],
                 StartTime=end - timedelta(seconds=window_seconds),
-                EndTime=end,
+                # A period past now: the current, partial minute's datapoints count too.
+                EndTime=end + timedelta(seconds=period),
                 ScanBy="TimestampDescending",
             )
         except DeadlineExceeded:
