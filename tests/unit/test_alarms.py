@@ -289,7 +289,10 @@ def _dashboard() -> tuple[dict[str, Any], dict[str, Any]]:
         r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Dashboard"
     ]
     body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
-    return json.loads(body), template["Resources"]
+    # A number parameter stands unquoted where CloudWatch wants a number (an annotation value).
+    numbers = re.findall(r":\s*\$\{(\w+)\}", body)
+    assert all(template["Parameters"][name]["Type"] == "Number" for name in numbers)
+    return json.loads(re.sub(r"(:\s*)\$\{\w+\}", r"\g<1>0", body)), template["Resources"]
 
 
 def test_every_dashboard_metric_is_published() -> None:

@@ -375,3 +375,25 @@ def test_published_figures_carry_exactly_their_dimensions_and_missing_ones_none(
         assert directive["Namespace"] == m.NAMESPACE
         [name] = [metric["Name"] for metric in directive["Metrics"]]
         assert tuple(directive["Dimensions"][0]) == m.SPECS[name].dimensions  # no `service`
+
+
+def test_the_schedule_sample_is_what_the_monitors_rule_sends() -> None:
+    from ops.sandbox.functions import Resolver
+    from ops.sandbox.resources import REGIONAL_TEMPLATE, load_template
+    from tests.conftest import load_event
+
+    event = load_event("replication_monitor_schedule.json")
+    monitor = load_template(REGIONAL_TEMPLATE)["Resources"]["ReplicationMonitorFunction"]
+    schedule = monitor["Properties"]["Events"]["EveryMinute"]
+    resolve = Resolver(
+        region="us-east-1",
+        parameters={"Environment": "dev", "RegionRole": "primary"},
+        ssm={},
+        queue_urls={},
+    )
+
+    assert schedule["Type"] == "Schedule"
+    assert schedule["Properties"]["Schedule"] == "rate(1 minute)"
+    assert (event["source"], event["detail-type"]) == ("aws.events", "Scheduled Event")
+    rule = resolve.resolve(schedule["Properties"]["Name"])
+    assert event["resources"] == [f"arn:aws:events:us-east-1:123456789012:rule/{rule}"]
