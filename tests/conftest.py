@@ -48,14 +48,17 @@ def _clear_caches() -> Iterator[None]:
     from health import wiring as health_wiring
     from ledger_export import wiring as export_wiring
     from payment_processor import wiring as processor_wiring
+    from replication_monitor import wiring as monitor_wiring
     from shared import config
 
     caches = (
         config.get_processor_settings,
         config.get_health_settings,
+        config.get_monitor_settings,
         config.get_ledger_export_settings,
         processor_wiring.get_service,
         health_wiring.get_service,
+        monitor_wiring.get_monitor,
         export_wiring.get_rows,
     )
     for cache in caches:

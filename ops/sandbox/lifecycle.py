@@ -74,21 +74,29 @@ def mariadb_process(region: str) -> str:
 
 def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Resolver:
     aws = state.aws[role]
+    peer = next(r for r in state.regions if r != role)
     region_server = ledger(state).servers[state.regions[role]]
+    peer_server = ledger(state).servers[state.regions[peer]]
     # Each region's functions talk to that region's own server: in us-west-2 the read-only
     # replica, as Aurora's secondary cluster (writes there fail with 1290 and are parked).
-    # `aurora/reader-endpoint` is the region's local reader, for checks that must stay in-region.
+    # `aurora/reader-endpoint` is the region's local reader, for checks that must stay in-region;
+    # `aurora/peer-reader-endpoint` the other region's server, as host:port (the servers share a
+    # host here; in AWS both clusters listen on aurora/port and the value is a host name).
     ssm = {
         "dynamodb/sessions-table-name": f"dr-payment-sessions-{state.env}",
         "dynamodb/region-control-table-name": f"dr-payment-region-control-{state.env}",
         "aurora/writer-endpoint": db_host,
         "aurora/reader-endpoint": db_host,
+        "aurora/peer-reader-endpoint": f"{db_host}:{peer_server.port}",
         "aurora/port": str(region_server.port),
         "aurora/database-name": DB_NAME,
         "aurora/app-secret-arn": aws["app_secret_arn"],
+        "region/peer-region": state.regions[peer],
     }
     if "documents_bucket" in aws:  # absent from a sandbox started before HealthFunction existed
         ssm["s3/documents-bucket-name"] = aws["documents_bucket"]
+    if "documents_bucket" in state.aws.get(peer, {}):
+        ssm["s3/peer-documents-bucket-name"] = state.aws[peer]["documents_bucket"]
     return functions.Resolver(
         region=state.regions[role],
         parameters={"Environment": state.env, "RegionRole": role},

@@ -67,10 +67,17 @@ class ProcessorSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper
 
 
 class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
-    """HealthFunction: what it checks, and how long it may take (Route 53 waits 2 s)."""
+    """HealthFunction: what it checks, and how long it may take (Route 53 waits 2 s). DB_HOST is
+    the writer (checked while this region is active); DB_READER_HOST this region's own cluster's
+    reader endpoint (checked while it is passive, so its answer never depends on the other
+    region), on DB_PORT."""
 
     region_control_table: str
     docs_bucket: str
+    db_reader_host: str
+    # A passive region is ready to take over while its copy of the ledger is at most this old
+    # (the age of the newest replication heartbeat on its reader; one is written a minute).
+    replica_lag_threshold_seconds: Annotated[float, Meta(gt=0)] = 180.0
     # All checks run at once and the answer is due within this budget, whatever hangs: Route 53
     # counts a reply later than 2 s as a failure, and Lambda + the URL need some of that time.
     budget_seconds: Annotated[float, Meta(gt=0, lt=2.0)] = field(
@@ -83,6 +90,40 @@ class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
     # One answer serves every probe for this long, per execution environment: Route 53 probes
     # from many checkers, and each probe must not mean another Aurora connection.
     cache_seconds: Annotated[float, NonNegative] = field(default=5.0, name="HEALTH_CACHE_SECONDS")
+
+
+class MonitorSettings(HealthSettings, frozen=True, kw_only=True, rename="upper"):
+    """ReplicationMonitorFunction: the health checks' settings (it runs them every minute too),
+    plus where the canaries go and the peer region's copies are."""
+
+    sessions_table: str
+    peer_region: str
+    # The peer region's cluster reader endpoint, reached over the VPC peering: "host" (port
+    # DB_PORT, as in AWS, where both clusters listen on the same port) or "host:port".
+    db_peer_reader_endpoint: str
+    peer_docs_bucket: str
+    # How long the active region's monitor waits for its heartbeat on the peer's reader before
+    # it reports the age of the newest one there instead (a lower bound that keeps growing).
+    canary_wait_seconds: Annotated[float, Meta(ge=0)] = field(
+        default=40.0, name="MONITOR_CANARY_WAIT_SECONDS"
+    )
+    canary_poll_seconds: Annotated[float, Meta(gt=0)] = field(
+        default=0.05, name="MONITOR_CANARY_POLL_SECONDS"
+    )
+    # Each probe's own limit (its SDK and MySQL timeouts too); the canary wait comes on top.
+    monitor_check_timeout_seconds: Annotated[float, Meta(gt=0)] = 5.0
+    # AWS metrics: the newest datapoint no older than this counts; an older one is missing.
+    metric_window_seconds: Annotated[int, Meta(ge=60)] = field(
+        default=300, name="MONITOR_METRIC_WINDOW_SECONDS"
+    )
+    # Kept back from the Lambda deadline so the figures are always published.
+    deadline_margin_seconds: Annotated[float, NonNegative] = 3.0
+
+    def peer_reader(self) -> tuple[str, int]:
+        host, _, port = self.db_peer_reader_endpoint.rpartition(":")
+        if host and port.isdigit():
+            return host, int(port)
+        return self.db_peer_reader_endpoint, self.db_port
 
 
 class LedgerExportSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
@@ -129,6 +170,11 @@ def get_processor_settings() -> ProcessorSettings:
 @lru_cache(maxsize=1)
 def get_health_settings() -> HealthSettings:
     return load(HealthSettings, os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_monitor_settings() -> MonitorSettings:
+    return load(MonitorSettings, os.environ)
 
 
 @lru_cache(maxsize=1)

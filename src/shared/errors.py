@@ -26,6 +26,11 @@ class DocumentsUnavailable(TransientError):
     """The documents bucket could not be reached (or does not exist)."""
 
 
+class MonitoringUnavailable(TransientError):
+    """A replication figure could not be read (CloudWatch, RDS, a table's description, a canary):
+    the figure is reported missing."""
+
+
 class DeadlineExceeded(TransientError):
     """Too little of the Lambda deadline is left for another attempt."""
 

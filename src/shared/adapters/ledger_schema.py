@@ -46,6 +46,8 @@ _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 APP_GRANTS = (
     "GRANT SELECT, INSERT, UPDATE ON `{db}`.`payments` TO '{user}'@'{host}'",
     "GRANT SELECT, INSERT ON `{db}`.`ledger_entries` TO '{user}'@'{host}'",
+    # The replication monitor writes its heartbeat row (migration 0004) as the same user.
+    "GRANT SELECT, INSERT, UPDATE ON `{db}`.`replication_heartbeat` TO '{user}'@'{host}'",
 )
 # The alternating-users rotation (MySQLMultiUser) flips the application secret between <user>
 # and <user>_clone, copying the grants of the one it leaves.

@@ -1,6 +1,7 @@
 """Connections to the ledger's database (Aurora MySQL 3; MariaDB in tests and the sandbox) as the
 application user: the one door every component uses to reach it (the payment ledger, the health
-probe, the ledger export; the schema migration as the master user; later the replication monitor).
+probe, the ledger export, the replication monitor's heartbeat; the schema migration as the master
+user).
 
 - TLS is verified (certificate chain and host name) against the packaged RDS CA bundle; a
   missing bundle is a clear LedgerUnavailable, never a silent unverified connection.
@@ -98,6 +99,20 @@ class MySQLConnector:
             tls=settings.db_tls,
             tls_ca_file=settings.db_tls_ca_file,
             **timeouts,
+        )
+
+    def at(self, host: str, port: int | None = None) -> MySQLConnector:
+        """The same user, TLS and timeouts on another server of the ledger (a cluster's reader
+        endpoint, the peer region's reader); the credentials and their cache are shared."""
+        return MySQLConnector(
+            host=host,
+            port=self.port if port is None else port,
+            database=self.database,
+            credentials=self._credentials,
+            tls=self._tls,
+            tls_ca_file=self._tls_ca_file,
+            connect_timeout=self.connect_timeout,
+            io_timeout=self.io_timeout,
         )
 
     def connect(
