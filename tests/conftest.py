@@ -25,6 +25,16 @@ ENV = "test"
 PRIMARY = "us-east-1"
 APP_USER = "payments_app"
 APP_PASSWORD = "Tst-ledger-pw-7731"  # a known value, so the log scan can look for it
+# The cluster's master user as Aurora MySQL 3 makes it: broad privileges, WITH GRANT OPTION, but
+# no SUPER (so a read-only server refuses it too, as Aurora's secondary does).
+MASTER_USER = "dr_admin"
+MASTER_PASSWORD = "Tst-master-pw-5519"
+MASTER_PRIVILEGES = (
+    "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, RELOAD, PROCESS, REFERENCES, INDEX, ALTER, "
+    "SHOW DATABASES, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, REPLICATION SLAVE, "
+    "REPLICATION CLIENT, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, CREATE USER, "
+    "EVENT, TRIGGER"
+)
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -38,14 +48,17 @@ def _clear_caches() -> Iterator[None]:
     from health import wiring as health_wiring
     from ledger_export import wiring as export_wiring
     from payment_processor import wiring as processor_wiring
+    from replication_monitor import wiring as monitor_wiring
     from shared import config
 
     caches = (
         config.get_processor_settings,
         config.get_health_settings,
+        config.get_monitor_settings,
         config.get_ledger_export_settings,
         processor_wiring.get_service,
         health_wiring.get_service,
+        monitor_wiring.get_monitor,
         export_wiring.get_rows,
     )
     for cache in caches:
@@ -79,17 +92,26 @@ def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from ops import ledger_schema
     from ops.sandbox.mariadb import MariaDBServer
+    from shared.adapters import ledger_schema
 
     server = MariaDBServer(tmp_path_factory.mktemp("mariadb")).start()
     try:
         with server.root() as conn:
             ledger_schema.apply(conn, "payments")
             ledger_schema.ensure_app_user(conn, "payments", APP_USER, APP_PASSWORD)
+            create_master_user(conn)
         yield server
     finally:
         server.stop()
+
+
+def create_master_user(conn: Any) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (MASTER_USER, MASTER_PASSWORD)
+        )
+        cur.execute(f"GRANT {MASTER_PRIVILEGES} ON *.* TO '{MASTER_USER}'@'%' WITH GRANT OPTION")
 
 
 @pytest.fixture
@@ -109,9 +131,9 @@ def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     us-west-2's is its real binlog replica, read-only. Schema and app user are applied on the
     writer and arrive on the replica by replication. Started on first use, so only the tests that
     ask for it pay for it. Tests that kill or promote a server start a Topology of their own."""
-    from ops import ledger_schema
     from ops.sandbox.replication import Topology
     from ops.sandbox.resources import REGIONS
+    from shared.adapters import ledger_schema
 
     topology = Topology.start(
         tmp_path_factory.mktemp("ledger-pair"), [REGIONS["primary"], REGIONS["secondary"]]

@@ -6,6 +6,8 @@ register botocore `before-call` handlers that record the AWS operations in order
 
 `bounded=True` is for a region that may be down (the failed region in a failover, every region
 in `status`): one attempt, short connect and read timeouts, so a dead region costs seconds.
+`long_call=True` is for a synchronous invoke that may run for Lambda's 15 minutes (the schema
+migration): a read timeout past that, and one attempt (a retry would run it a second time).
 """
 
 from __future__ import annotations
@@ -32,6 +34,15 @@ BOUNDED_CONFIG = Config(
     read_timeout=5,
 )
 
+# A RequestResponse invoke of a function that may run up to Lambda's 900 s limit.
+LONG_CALL_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1},
+    user_agent_extra="drctl",
+    connect_timeout=10,
+    read_timeout=960,
+    tcp_keepalive=True,
+)
+
 
 class ClientFactory:
     def __init__(
@@ -49,7 +60,7 @@ class ClientFactory:
         self._hooks = list(hooks)
         self._session = session
         self._config = config
-        self._clients: dict[tuple[str, str, bool], Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
         self._account: str | None = None
 
     @property
@@ -61,10 +72,13 @@ class ClientFactory:
             self._session = boto3.Session(profile_name=self._profile)
         return self._session
 
-    def client(self, service: str, region: str, *, bounded: bool = False) -> Any:
-        key = (service, region, bounded)
+    def client(
+        self, service: str, region: str, *, bounded: bool = False, long_call: bool = False
+    ) -> Any:
+        kind = "bounded" if bounded else "long" if long_call else "default"
+        key = (service, region, kind)
         if key not in self._clients:
-            config = BOUNDED_CONFIG if bounded else self._config
+            config = {"bounded": BOUNDED_CONFIG, "long": LONG_CALL_CONFIG}.get(kind, self._config)
             if self._endpoint_url and service == "s3":
                 # one local endpoint (moto server): no bucket-name subdomains
                 config = config.merge(Config(s3={"addressing_style": "path"}))

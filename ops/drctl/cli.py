@@ -272,6 +272,18 @@ def _reconcile(ctx: Context, args: argparse.Namespace) -> int:
     return reconcile.run(ctx, reconcile.ReconcileOptions(since=args.since, fix=args.fix))
 
 
+def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say which migrations are pending; change nothing"
+    )
+
+
+def _migrate(ctx: Context, args: argparse.Namespace) -> int:
+    from ops.drctl import schema
+
+    return schema.run(ctx, schema.MigrateOptions(dry_run=args.dry_run))
+
+
 @dataclass(frozen=True)
 class Command:
     name: str
@@ -286,6 +298,12 @@ COMMANDS: tuple[Command, ...] = (
         "deploy infra-global and the regional stacks in plan order (resumable, idempotent)",
         _deploy_arguments,
         _deploy,
+    ),
+    Command(
+        "migrate",
+        "apply pending ledger migrations and the app user (the active region's migration function)",
+        _migrate_arguments,
+        _migrate,
     ),
     Command(
         "teardown",

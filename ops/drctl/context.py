@@ -33,9 +33,11 @@ class Context:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _plan: Plan | None = None
 
-    def plan(self) -> Plan:
+    def plan(self, *, sts_region: str | None = None) -> Plan:
+        """The plan with this account's id, asked of STS in `sts_region` (default: the primary
+        region; a failover asks the surviving region, the primary may be down)."""
         if self._plan is None:
-            account = self.aws.account_id(self.home_region())
+            account = self.aws.account_id(sts_region or self.home_region())
             self._plan = load_plan(self.plan_path, env=self.env, account=account)
         return self._plan
 

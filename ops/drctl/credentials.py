@@ -1,23 +1,26 @@
-"""The database secrets across a change of writer region.
+"""The database secrets, and their rotation, across a change of writer region.
 
 Two secrets (infra-global/secrets.yaml): master and application user, primary copy in the
 primary region, replicated to the secondary. Their `host` is what the hosted rotation functions
-connect to (the functions themselves use the writer-endpoint SSM parameter), and those
-functions run in the primary region only (secrets-rotation.yaml).
+connect to (the functions themselves use the writer-endpoint SSM parameter), and the application
+secret's `masterarn` names the master secret those functions rotate it with. Rotation runs where
+the primary copy is, in that region's VPC (infra-global/secrets-rotation.yaml, one stack per
+region; ops/drctl/rotation.py).
 
 - switchover: `host` := the global writer endpoint, written to the primary copy (it
   replicates). From then on it follows every writer change by itself; rotation keeps running in
   the primary region and reaches the writer over the peering (3306 is open to the peer).
 - failover: the primary copy may be unreachable and a replica is read-only, so the surviving
-  region's replicas are promoted (StopReplicationToReplica) and their `host` moved. That also
-  fences the old region's rotation: a rotation still running there against its stale cluster
-  can no longer replicate a password the new writer does not know. Rotation is paused there
-  when it answers; the survivor has no rotation function, so rotation stays off until failback
-  (the passwords do not change meanwhile). docs/runbook.md says how to rotate there if the
-  outage outlasts the rotation window.
-- failback: the old primary copy gets the survivor's current value (and `host`), replicates
-  over the survivor's standalone copy again (ForceOverwriteReplicaSecret) and rotation is
-  turned back on where its functions run.
+  region's replicas are promoted (StopReplicationToReplica) and their `host` (and `masterarn`)
+  moved. That also fences the old region's rotation: a rotation still running there against its
+  stale cluster can no longer replicate a password the new writer does not know; it is paused
+  there when the region answers. Then the survivor's rotation stack is deployed: rotation runs
+  there, against the new writer, until failback.
+- failback: the returning region's rotation is paused as soon as it is fenced; the survivor's
+  rotation stack is deleted; the old primary copy gets the survivor's current value (`host`,
+  `masterarn` its own), replicates over the survivor's standalone copy again
+  (ForceOverwriteReplicaSecret) and rotation is turned back on there. Refused while a rotation
+  is half-way in the survivor (its value would not be the database's).
 
 Secret values are read and written, never printed.
 """
@@ -38,20 +41,32 @@ def secret_names(env: str) -> list[str]:
     return [names.app_secret(env), names.master_secret(env)]
 
 
+PENDING, CURRENT = "AWSPENDING", "AWSCURRENT"
+MASTER_ARN_KEY = "masterarn"  # in the application secret: what its rotation rotates it with
+
+
 @dataclass(frozen=True)
 class SecretView:
     region: str
     name: str
+    arn: str
     primary_region: str | None  # where the primary copy lives; None: this one is standalone
     rotation_enabled: bool
     rotation_lambda: str | None
     rotation_rules: dict[str, Any]
     kms_key: str | None
     replicas: tuple[str, ...]
+    stages: dict[str, tuple[str, ...]]  # version id -> staging labels
 
     @property
     def holds_primary(self) -> bool:
         return self.primary_region in (None, self.region)
+
+    @property
+    def rotating(self) -> bool:
+        """A version is AWSPENDING and not AWSCURRENT: a rotation is half-way (or failed half-way),
+        and the database may already hold the pending password."""
+        return any(PENDING in labels and CURRENT not in labels for labels in self.stages.values())
 
 
 def view(ctx: Context, region: str, name: str, *, bounded: bool = False) -> SecretView | None:
@@ -66,12 +81,14 @@ def view(ctx: Context, region: str, name: str, *, bounded: bool = False) -> Secr
     return SecretView(
         region=region,
         name=name,
+        arn=str(described.get("ARN", "")),
         primary_region=described.get("PrimaryRegion"),
         rotation_enabled=bool(described.get("RotationEnabled")),
         rotation_lambda=described.get("RotationLambdaARN"),
         rotation_rules=dict(described.get("RotationRules") or {}),
         kms_key=described.get("KmsKeyId"),
         replicas=tuple(r["Region"] for r in described.get("ReplicationStatus", [])),
+        stages={k: tuple(v) for k, v in (described.get("VersionIdsToStages") or {}).items()},
     )
 
 
@@ -83,13 +100,22 @@ def _value(ctx: Context, region: str, name: str) -> dict[str, Any]:
     return value
 
 
-def point_host(ctx: Context, region: str, name: str, host: str, cluster_id: str | None) -> str:
-    """Write `host` (and dbClusterIdentifier, when the secret has one) into the copy in `region`;
-    same password. Returns what happened."""
+def point_host(
+    ctx: Context,
+    region: str,
+    name: str,
+    host: str,
+    cluster_id: str | None,
+    master_arn: str | None = None,
+) -> str:
+    """Write `host` (and dbClusterIdentifier, and `masterarn` = `master_arn`, where the secret has
+    them) into the copy in `region`; same password. Returns what happened."""
     value = _value(ctx, region, name)
     changes = {"host": host}
     if cluster_id and "dbClusterIdentifier" in value:
         changes["dbClusterIdentifier"] = cluster_id
+    if master_arn and MASTER_ARN_KEY in value:
+        changes[MASTER_ARN_KEY] = master_arn
     if all(value.get(key) == wanted for key, wanted in changes.items()):
         return f"{name} ({region}): host already {host}"
     value.update(changes)
@@ -137,8 +163,59 @@ def primary_copy_region(ctx: Context, regions: list[str], name: str) -> str | No
     return None
 
 
-def restore_replication(ctx: Context, home: str, other: str, name: str, host: str) -> list[str]:
-    """Failback: make `home` the primary copy again, replicated to `other`, rotation on."""
+def arn(ctx: Context, region: str, name: str) -> str | None:
+    found = view(ctx, region, name)
+    return found.arn if found is not None else None
+
+
+def diverged(ctx: Context, old: str, new: str, name: str) -> str | None:
+    """Why `new`'s copy of `name` cannot serve after a switchover from `old`, or None: both
+    hold a primary copy (what a failover leaves; only failback joins them again) and `old`'s
+    has moved on (another password) or rotates on its own."""
+    at_old, at_new = view(ctx, old, name, bounded=True), view(ctx, new, name, bounded=True)
+    if at_old is None or at_new is None or not (at_old.holds_primary and at_new.holds_primary):
+        return None
+    if at_old.rotation_enabled:
+        return f"{name} has a standalone copy in each region and {old}'s rotates on its own"
+    credentials = ("username", "password")
+    old_value, new_value = _value(ctx, old, name), _value(ctx, new, name)
+    if any(old_value.get(key) != new_value.get(key) for key in credentials):
+        return f"{name} has a standalone copy in each region and {old}'s holds another password"
+    return None
+
+
+def rotating(ctx: Context, region: str, name: str) -> bool:
+    found = view(ctx, region, name, bounded=True)
+    return found is not None and found.rotating
+
+
+def resume_rotation(ctx: Context, region: str, name: str) -> str:
+    """Rotation on again with the schedule and function the secret already has (they are kept
+    when it is paused); RotateImmediately False: only the function's testSecret step runs."""
+    found = view(ctx, region, name)
+    if found is None:
+        return f"{name} ({region}): absent"
+    if found.rotation_enabled:
+        return f"{name} ({region}): rotation on"
+    if not found.rotation_lambda:
+        return f"{name} ({region}): no rotation function configured (deploy its rotation stack)"
+    arguments: dict[str, Any] = {
+        "SecretId": name,
+        "RotationLambdaARN": found.rotation_lambda,
+        "RotateImmediately": False,
+    }
+    if found.rotation_rules:
+        arguments["RotationRules"] = found.rotation_rules
+    ctx.aws.client("secretsmanager", region).rotate_secret(**arguments)
+    return f"{name} ({region}): rotation on again"
+
+
+def restore_replication(
+    ctx: Context, home: str, other: str, name: str, host: str, master_arn: str | None = None
+) -> list[str]:
+    """Failback: make `home` the primary copy again, replicated to `other` (rotation is turned
+    on by the caller once every secret is restored: the application secret's rotation reads the
+    master secret). `master_arn`: the master secret's ARN in `home` (`masterarn`)."""
     notes = []
     at_home, at_other = view(ctx, home, name), view(ctx, other, name)
     if at_home is None:
@@ -147,6 +224,8 @@ def restore_replication(ctx: Context, home: str, other: str, name: str, host: st
         # `other` was promoted during the failover: its value is what the application used.
         current = _value(ctx, other, name)
         current["host"] = host
+        if master_arn and MASTER_ARN_KEY in current:
+            current[MASTER_ARN_KEY] = master_arn
         ctx.aws.client("secretsmanager", home).put_secret_value(
             SecretId=name, SecretString=json.dumps(current)
         )
@@ -158,15 +237,5 @@ def restore_replication(ctx: Context, home: str, other: str, name: str, host: st
         )
         notes.append(f"{name}: {other}'s value copied to {home}, replicated to {other} again")
     else:
-        notes.append(point_host(ctx, home, name, host, None))
-    if not at_home.rotation_enabled and at_home.rotation_lambda:
-        arguments: dict[str, Any] = {
-            "SecretId": name,
-            "RotationLambdaARN": at_home.rotation_lambda,
-            "RotateImmediately": False,
-        }
-        if at_home.rotation_rules:
-            arguments["RotationRules"] = at_home.rotation_rules
-        ctx.aws.client("secretsmanager", home).rotate_secret(**arguments)
-        notes.append(f"{name} ({home}): rotation on again")
+        notes.append(point_host(ctx, home, name, host, None, master_arn))
     return notes

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.drctl import artifacts, aurora, control, names, sam
+from ops.drctl import artifacts, aurora, control, names, sam, schema
 from ops.drctl.cfn import (
     AURORA_WAIT,
     RECREATE_STATES,
@@ -76,6 +76,9 @@ class Deployer:
         self.options = options
         self.outputs: dict[str, dict[str, str]] = {}
         self.outcomes: list[Outcome] = []
+        self.closing: list[str] = []  # printed after the per-stack report
+        self.migrated = False
+        self._schema_target: tuple[schema.Target | None, str] | None = None
 
     def _selected(self, spec: StackSpec) -> bool:
         return not self.options.only or spec.id in self.options.only
@@ -88,24 +91,89 @@ class Deployer:
                 self._publish_writer_endpoint(required=True)
                 self._ensure_active_region()  # the functions start gated on it
                 published = True
-            cfn = self.ctx.cfn(spec.region)
-            state = cfn.describe(spec.name)
-            if not self._selected(spec):
-                if state is not None:
-                    self.outputs[spec.id] = state.outputs
-                continue
-            if not self.options.dry_run:
-                self.ctx.console.step(f"{spec.order}. {spec.name} ({spec.region})")
-            if spec.is_sam:
-                outcome = self._sam(spec, cfn, state)
-            elif self.options.dry_run:
-                outcome = self._preview(spec, cfn, state)
-            else:
-                outcome = self._apply(spec, cfn, state)
-            self.outcomes.append(outcome)
+            self._stack(spec)
         if not published and not self.options.dry_run:
             self._publish_writer_endpoint(required=False)
             self._ensure_active_region()
+        if published and not self.migrated:
+            self._note_unmigrated()
+
+    def _stack(self, spec: StackSpec) -> None:
+        cfn = self.ctx.cfn(spec.region)
+        state = cfn.describe(spec.name)
+        if not self._selected(spec):
+            if state is not None:
+                self.outputs[spec.id] = state.outputs
+            return
+        if spec.failover_only and state is None:
+            # The secondary's secret rotation: only where the secrets' primary copy is.
+            self.outcomes.append(Outcome(spec, "not deployed (drctl failover makes it)"))
+            return
+        if not self.options.dry_run:
+            self.ctx.console.step(f"{spec.order}. {spec.name} ({spec.region})")
+        if spec.is_sam:
+            outcome = self._sam(spec, cfn, state)
+        elif self.options.dry_run:
+            outcome = self._preview(spec, cfn, state)
+        else:
+            outcome = self._apply(spec, cfn, state)
+        self.outcomes.append(outcome)
+        if spec.is_sam:
+            self._schema(spec, outcome, existed=state is not None)
+
+    def _note_unmigrated(self) -> None:
+        _target, why = self._active_schema_target()
+        self.closing.append(
+            f"ledger schema NOT migrated: {why}"
+            if why
+            else "ledger schema NOT migrated: the active region's regional stack was not "
+            f"part of this run; run `drctl migrate --env {self.plan.env}`"
+        )
+        self.ctx.console.progress(f"    {self.closing[-1]}")
+
+    # -- the ledger schema, through the active region's SchemaMigrationFunction ---------------
+
+    def _active_schema_target(self) -> tuple[schema.Target | None, str]:
+        """Read once per run, after the control item is ensured: (target, "") or (None, why)."""
+        if self._schema_target is None:
+            try:
+                self._schema_target = (schema.active_target(self.ctx), "")
+            except DrctlError as exc:
+                self._schema_target = (None, str(exc))
+        return self._schema_target
+
+    def _schema(self, spec: StackSpec, outcome: Outcome, *, existed: bool) -> None:
+        """Right after the active region's regional stack: the function just deployed carries
+        the migrations just built. A failure stops the deploy (re-run it, or `drctl migrate`).
+        A dry run asks the deployed function what is pending (read only); none deployed yet:
+        every migration is."""
+        if self.options.dry_run:
+            if existed:
+                self._preview_schema(spec, outcome)
+            return
+        target, _why = self._active_schema_target()
+        if target is None or target.region != spec.region:
+            return
+        function = target.function(self.plan.env)
+        self.ctx.console.progress(f"    ledger schema: invoking {function} ({target.region})")
+        for line in schema.migrate(self.ctx, target):
+            self.ctx.console.progress(f"    {line}")
+            outcome.notes.append(line)
+        self.migrated = True
+
+    def _preview_schema(self, spec: StackSpec, outcome: Outcome) -> None:
+        target, _why = self._active_schema_target()
+        if target is None:  # a fresh environment: deploy makes the primary active
+            target = schema.Target("primary", self.plan.regions["primary"])
+        if target.region != spec.region:
+            return
+        try:
+            lines = schema.migrate(self.ctx, target, dry_run=True)
+        except DrctlError as exc:
+            outcome.notes.append(f"ledger schema not read ({exc})")
+            return
+        outcome.notes.extend(lines)
+        outcome.notes.append("(pending migrations are applied right after this stack)")
 
     def _ensure_active_region(self) -> None:
         """A fresh environment has no region-control item, and a region gate fails closed: both
@@ -372,7 +440,24 @@ class Deployer:
         return revision
 
 
-def _report(ctx: Context, plan: Plan, outcomes: list[Outcome], *, dry_run: bool) -> None:
+def deploy_stack(ctx: Context, plan: Plan, spec: StackSpec) -> Outcome:
+    """One CloudFormation stack of the plan, as `drctl deploy` makes it (change set, waits,
+    parameters, resume), its references read from the stacks they name and nothing else: a
+    procedure that deploys in the surviving region calls nothing in the failed one."""
+    deployer = Deployer(ctx, plan, DeployOptions(only=frozenset({spec.id})))
+    for value in spec.parameters.values():
+        if isinstance(value, OutputRef) and value.stack_id not in deployer.outputs:
+            source = plan.get(value.stack_id)
+            state = ctx.cfn(source.region).describe(source.name)
+            if state is not None:
+                deployer.outputs[source.id] = state.outputs
+    cfn = ctx.cfn(spec.region)
+    return deployer._apply(spec, cfn, cfn.describe(spec.name))
+
+
+def _report(
+    ctx: Context, plan: Plan, outcomes: list[Outcome], *, dry_run: bool, closing: list[str]
+) -> None:
     mode = "dry run, nothing changed" if dry_run else "done"
     ctx.console.result(
         f"deploy --env {plan.env} ({mode}): account {plan.account}, plan {plan.path.name}"
@@ -387,6 +472,8 @@ def _report(ctx: Context, plan: Plan, outcomes: list[Outcome], *, dry_run: bool)
                 ctx.console.result(f"       {key} = {value}")
         for note in outcome.notes:
             ctx.console.result(f"       {note}")
+    for note in closing:
+        ctx.console.result(note)
 
 
 def run(ctx: Context, options: DeployOptions) -> int:
@@ -408,8 +495,8 @@ def run(ctx: Context, options: DeployOptions) -> int:
         deployer.run()
     except DrctlError:
         if deployer.outcomes:
-            _report(ctx, plan, deployer.outcomes, dry_run=options.dry_run)
+            _report(ctx, plan, deployer.outcomes, dry_run=options.dry_run, closing=deployer.closing)
         ctx.console.progress("deploy stopped; fix the cause and re-run: finished stacks are kept")
         raise
-    _report(ctx, plan, deployer.outcomes, dry_run=options.dry_run)
+    _report(ctx, plan, deployer.outcomes, dry_run=options.dry_run, closing=deployer.closing)
     return EXIT_OK

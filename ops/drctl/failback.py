@@ -6,18 +6,24 @@
              B  the survivor was detached and promoted: the global cluster still holds the old
                 primary's stale cluster (with the commits that never replicated)
  2. fence    the old primary region: processor at 0, its control replica brought to the current
-             state. First, before anything: a region that comes back must not write. Its rule
-             stays as it is: a disabled rule drops events, a throttled processor's wait.
- 3. rebuild  (B) the stale cluster: a final snapshot (kept: it holds what never replicated, for
+             state, its secrets' rotation paused (its copies are stale until the secrets step).
+             First, before anything: a region that comes back must not write. Its rule stays as
+             it is: a disabled rule drops events, a throttled processor's wait.
+ 3. rotation the survivor's secret-rotation stack (made by the failover) cancelled and deleted:
+             its copies become replicas again below, and a replica cannot carry a schedule.
+             Rotation is off from here until the secrets step turns the primary's back on.
+ 4. rebuild  (B) the stale cluster: a final snapshot (kept: it holds what never replicated, for
              a person to compare), then detached and deleted with its global cluster; a new
              global cluster is made from the writer, and the old primary's cluster is created
              again in it, as a secondary, with the stale cluster's settings (same names, so the
              Aurora stacks still describe it). 30-60 minutes: storage is copied.
- 4. endpoint (B) the writer-endpoint parameter and the functions of both regions pointed at the
+ 5. endpoint (B) the writer-endpoint parameter and the functions of both regions pointed at the
              new global writer endpoint
- 5..10       a planned switchover back (drctl switchover's steps), which also restores the
+ 6..11       a planned switchover back (drctl switchover's steps), which also restores the
              secrets' replication from the old primary and turns its rotation back on
 `--fence-only` stops after step 2: run it the moment the failed region answers again.
+Refused before any change while a rotation is half-way in the survivor: the value to copy back
+would not be the password the database has.
 """
 
 from __future__ import annotations
@@ -27,7 +33,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from ops.drctl import aurora, control, fence, functions, names, redrive, topology
+from ops.drctl import (
+    aurora,
+    control,
+    credentials,
+    fence,
+    functions,
+    names,
+    redrive,
+    rotation,
+    topology,
+)
 from ops.drctl.aurora import ClusterRef
 from ops.drctl.context import Context
 from ops.drctl.errors import EXIT_OK, DrctlError, Refused
@@ -109,6 +125,8 @@ class Failback:
             self.proc.summary(f"failback --env {self.ctx.env}: {sides.new_region} fenced")
             self.proc.write_report(self.options.report)
             return EXIT_OK
+        with self.proc.step("rotation", f"secret rotation leaves {sides.old_region}") as step:
+            step.notes.extend(rotation.hand_back(self.ctx, self.ctx.plan(), sides.old_role))
         if self.case == "B":
             self.rebuild()
             self.point_functions()
@@ -145,6 +163,16 @@ class Failback:
                     "from (use `drctl switchover` between two healthy regions)"
                 )
             self.current = current
+            for name in credentials.secret_names(ctx.env):
+                if not self.options.fence_only and credentials.rotating(
+                    ctx, sides.old_region, name
+                ):
+                    raise Refused(
+                        f"a rotation of {name} is half-way in {sides.old_region} (a version "
+                        "labelled AWSPENDING only): its current value may not be the database's "
+                        "password. Let it finish (minutes; its function's log group shows it), "
+                        "or fix it as docs/runbook.md says, then re-run"
+                    )
             home = ClusterRef(sides.new_region, names.cluster(sides.new_role, ctx.env))
             self.home = home
             view = aurora.global_view(ctx, sides.old_region, self.identifier)
@@ -177,6 +205,12 @@ class Failback:
                 f"control item in {sides.new_region}: active={self.current.active_region} "
                 f"epoch={self.current.epoch} ({result.outcome})"
             )
+            # Its copies are stale until the secrets step: nothing may rotate them meanwhile.
+            for name in credentials.secret_names(self.ctx.env):
+                note = credentials.pause_rotation(self.ctx, sides.new_region, name)
+                step.note(note)
+                if "NOT paused" in note:
+                    step.outcome = "degraded"
 
     def rebuild(self) -> None:
         ctx, sides, home = self.ctx, self.sides, self.home

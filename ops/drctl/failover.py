@@ -12,10 +12,14 @@ not.
  4. endpoint   detach-and-promote only: the writer-endpoint parameter and the survivor's
                functions pointed at the promoted cluster (the global endpoint no longer is)
  5. control    control item -> the survivor, one epoch later
- 6. secrets    the survivor's replicas promoted, `host` -> the new writer
+ 6. secrets    the survivor's replicas promoted, `host` -> the new writer (`masterarn` -> the
+               survivor's master secret)
  7. unfence    the survivor's rule and processor on (normally never fenced)
  8. redrive    the survivor's standby queue (what it set aside while passive)
  9. reconcile  ledger vs sessions since --reconcile-since (default 24h before now)
+10. rotation   the survivor's secret-rotation stack deployed (hosted rotation in its VPC,
+               against the new writer): rotation runs there until failback. Last, so it costs
+               the payments nothing; if it fails, the passwords simply do not change meanwhile.
 
 Nothing here waits on the failed region: it is fenced again by failback before it writes.
 """
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ops.drctl import (
     aurora,
     control,
@@ -37,6 +43,7 @@ from ops.drctl import (
     names,
     reconcile,
     redrive,
+    rotation,
     topology,
 )
 from ops.drctl.aurora import ClusterRef
@@ -101,7 +108,7 @@ class Failover:
             ctx.console.result(
                 f"failover --env {ctx.env} (dry run, nothing changed): {sides.old_region} -> "
                 f"{sides.new_region}; steps: fence, promote, endpoint, control, secrets, "
-                "unfence, redrive, reconcile"
+                "unfence, redrive, reconcile, rotation"
             )
             return EXIT_OK
         self.fence()
@@ -123,6 +130,7 @@ class Failover:
             proc.facts["reconcile"] = checked.as_dict()
             if checked.unresolved:
                 step.outcome = "degraded"
+        self.rotation()
         proc.summary(
             f"failover --env {ctx.env}: {sides.old_region} -> {sides.new_region} ({self.how})"
         )
@@ -242,14 +250,27 @@ class Failover:
         with self.proc.step("secrets", title) as step:
             for name in credentials.secret_names(ctx.env):
                 step.note(credentials.promote_replica(ctx, sides.new_region, name))
+            master = credentials.arn(ctx, sides.new_region, names.master_secret(ctx.env))
+            for name in credentials.secret_names(ctx.env):
                 step.note(
                     credentials.point_host(
-                        ctx, sides.new_region, name, self.host, self.target.ref.identifier
+                        ctx, sides.new_region, name, self.host, self.target.ref.identifier, master
                     )
                 )
-            step.note(
-                f"rotation stays off until failback (its functions run in {sides.old_region})"
-            )
+
+    def rotation(self) -> None:
+        ctx, sides = self.ctx, self.sides
+        with self.proc.step("rotation", f"secret rotation moves to {sides.new_region}") as step:
+            try:
+                plan = ctx.plan(sts_region=sides.new_region)  # STS of the failed region: no
+                step.notes.extend(rotation.take_over(ctx, plan, sides.new_role))
+            except (DrctlError, ClientError, BotoCoreError) as exc:
+                step.outcome = "degraded"
+                step.note(
+                    f"rotation NOT moved ({exc}); the passwords do not change meanwhile. Run "
+                    f"`drctl failover --env {ctx.env} --to {sides.new_region}` again: it skips "
+                    "what is done"
+                )
 
     def redrive(self) -> None:
         sides = self.sides

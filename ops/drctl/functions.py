@@ -1,6 +1,6 @@
 """The regional functions as drctl uses them: invoked synchronously (the processor's `live`
-alias for redrive, the health check for status, the ledger export for reconcile), and pointed
-at a new database host after a detach-and-promote."""
+alias for redrive, the health check for status, the ledger export for reconcile, the schema
+migration for deploy), and pointed at a new database host after a detach-and-promote."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def invoke(
     *,
     qualifier: str | None = None,
     bounded: bool = False,
+    long_call: bool = False,
 ) -> Invocation:
     arguments: dict[str, Any] = {
         "FunctionName": function,
@@ -48,7 +49,8 @@ def invoke(
     }
     if qualifier:
         arguments["Qualifier"] = qualifier
-    answer = ctx.aws.client("lambda", region, bounded=bounded).invoke(**arguments)
+    client = ctx.aws.client("lambda", region, bounded=bounded, long_call=long_call)
+    answer = client.invoke(**arguments)
     raw = answer["Payload"].read()
     data = json.loads(raw) if raw else None
     if answer.get("FunctionError"):
@@ -110,6 +112,7 @@ def repoint_db_host(ctx: Context, role: str, region: str, host: str) -> list[str
     for function in (
         names.health_function(role, ctx.env),
         names.ledger_export_function(role, ctx.env),
+        names.schema_migration_function(role, ctx.env),
     ):
         if _set_db_host(ctx, region, function, host):
             notes.append(f"{region}: {function} DB_HOST -> {host}")

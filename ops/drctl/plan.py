@@ -4,7 +4,9 @@ Format (see notes/contract.md): `regions: {primary, secondary}` and an ordered `
 `{id, name, template | kind: sam, region: primary|secondary, parameters}`. A parameter value is a
 string (placeholders {env} {primary_region} {secondary_region} {account} {region} {role}
 substituted), a scalar or list (lists become CloudFormation comma-delimited strings), or
-`{from: <earlier stack id>, output: <OutputKey>}`.
+`{from: <earlier stack id>, output: <OutputKey>}`. `deploy: failover` marks a stack `drctl deploy`
+never creates (it updates it while it exists): `drctl failover` makes it in the surviving region
+and `drctl failback` deletes it (the secondary's secret rotation).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ops.drctl.errors import PlanError
 
 ROLES = ("primary", "secondary")
 KINDS = ("cloudformation", "sam")
+DEPLOYED_BY = ("deploy", "failover")  # the `deploy:` key: who creates the stack
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
@@ -46,6 +49,12 @@ class StackSpec:
     template: str | None
     order: int
     parameters: dict[str, ParamValue] = field(default_factory=dict)
+    deployed_by: str = "deploy"
+
+    @property
+    def failover_only(self) -> bool:
+        """Made by `drctl failover` in the surviving region, never by `drctl deploy`."""
+        return self.deployed_by == "failover"
 
     @property
     def is_sam(self) -> bool:
@@ -169,6 +178,7 @@ class _Loader:
         role = entry.get("region")
         kind = str(entry.get("kind", "cloudformation"))
         template = entry.get("template")
+        deployed_by = str(entry.get("deploy", "deploy"))
         checks = [
             (bool(stack_id), f"{where}: missing `id`"),
             (stack_id not in {s.id for s in earlier}, f"{where}: duplicate id"),
@@ -176,6 +186,11 @@ class _Loader:
             (role in ROLES, f"{where}: `region` must be primary or secondary, not {role!r}"),
             (kind in KINDS, f"{where}: unknown kind {kind!r}"),
             ((kind == "sam") == (template is None), f"{where}: give `template` xor `kind: sam`"),
+            (deployed_by in DEPLOYED_BY, f"{where}: `deploy` is deploy or failover"),
+            (
+                deployed_by == "deploy" or kind != "sam",
+                f"{where}: a regional SAM stack cannot be `deploy: failover`",
+            ),
         ]
         failed = [message for ok, message in checks if not ok]
         if failed:
@@ -199,6 +214,7 @@ class _Loader:
             template=None if template is None else str(template),
             order=order,
             parameters=parameters,
+            deployed_by=deployed_by,
         )
 
     def _parameters(

@@ -66,27 +66,65 @@ def queue_depths(ctx: Context, role: str, region: str) -> dict[str, Any]:
     return depths
 
 
-def lags(ctx: Context, region: str) -> dict[str, Any]:
-    """The latest Maximum of each store's lag into `region` (seconds), None without data."""
-    cloudwatch = ctx.aws.client("cloudwatch", region, bounded=True)
+def lags(ctx: Context) -> dict[str, dict[str, Any]]:
+    """By region, each store's lag INTO it (seconds): the newest Maximum of the replication
+    monitor's figures wherever they were measured (shared/metric_names.py: the ledger's
+    end-to-end canary and the sessions/documents figures are published in the source region,
+    Aurora's own figure in the receiving one), the end-to-end canary first, else what AWS
+    reports; None without data; an error text when no region's CloudWatch answered. One bounded
+    GetMetricData per region, so a dead region costs one attempt."""
+    regions = list(ctx.region_roles().values())
     end = ctx.now()
-    found: dict[str, Any] = {}
-    for store in metric_names.Store:
+    wanted = [
+        (region, store, metric)
+        for region in regions
+        for store in metric_names.Store
+        for metric in (metric_names.CANARY_LAG, metric_names.REPLICATION_LAG)
+    ]
+    newest: dict[tuple[str, str, str], tuple[Any, float]] = {}
+    errors: list[str] = []
+    for source in regions:
         try:
-            points = cloudwatch.get_metric_statistics(
-                Namespace=metric_names.NAMESPACE,
-                MetricName=metric_names.REPLICATION_LAG,
-                Dimensions=metric_names.dimensions(ctx.env, store, region),
+            results = ctx.aws.client("cloudwatch", source, bounded=True).get_metric_data(
+                MetricDataQueries=[
+                    {
+                        "Id": f"q{index}",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": metric_names.NAMESPACE,
+                                "MetricName": metric,
+                                "Dimensions": metric_names.dimensions(ctx.env, store, region),
+                            },
+                            "Period": 60,
+                            "Stat": "Maximum",
+                        },
+                    }
+                    for index, (region, store, metric) in enumerate(wanted)
+                ],
                 StartTime=end - LAG_WINDOW,
-                EndTime=end,
-                Period=60,
-                Statistics=["Maximum"],
-            )["Datapoints"]
+                # A period past now: the current, partial minute's datapoints count too.
+                EndTime=end + timedelta(minutes=1),
+            )["MetricDataResults"]
         except (ClientError, BotoCoreError) as exc:
-            found[store.value] = _error(exc)
+            errors.append(_error(exc))
             continue
-        latest = max(points, key=lambda p: p["Timestamp"]) if points else None
-        found[store.value] = None if latest is None else float(latest["Maximum"])
+        for result in results:
+            key = wanted[int(result["Id"][1:])]
+            stamps, values = result.get("Timestamps", []), result.get("Values", [])
+            for stamp, value in zip(stamps, values, strict=True):
+                if key not in newest or stamp > newest[key][0]:
+                    newest[key] = (stamp, float(value))
+    found: dict[str, dict[str, Any]] = {}
+    for region in regions:
+        found[region] = {}
+        for store in metric_names.Store:
+            chosen = newest.get((region, store, metric_names.CANARY_LAG)) or newest.get(
+                (region, store, metric_names.REPLICATION_LAG)
+            )
+            if chosen is not None:
+                found[region][store.value] = chosen[1]
+            else:
+                found[region][store.value] = errors[0] if len(errors) == len(regions) else None
     return found
 
 
@@ -145,13 +183,14 @@ def gather(ctx: Context) -> dict[str, Any]:
         "aurora": aurora_view(ctx, list(roles.values())),
         "regions": {},
     }
+    lag = lags(ctx)
     for role, region in roles.items():
         reading = next(r for r in readings if r.region == region)
         document["regions"][region] = {
             "role": role,
             "control": reading.describe(),
             "health": health(ctx, role, region),
-            "lag_seconds": lags(ctx, region),
+            "lag_seconds": lag[region],
             "queues": queue_depths(ctx, role, region),
             "fence": fence.fence_state(ctx, role, region),
             "secrets": secrets(ctx, region),

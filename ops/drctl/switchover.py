@@ -6,14 +6,16 @@
              events wait in Lambda's queue), the new region's turned on if a fence left it off
  3. promote  switchover-global-cluster, wait until the target cluster is the writer
  4. control  control item -> the new region, one epoch later (both replicas)
- 5. secrets  `host` -> the global writer endpoint (primary copy; it replicates)
+ 5. secrets  `host` -> the global writer endpoint (primary copy; it replicates); rotation stays
+             where the primary copy is and reaches the new writer over the peering
  6. unfence  the new region's processor on; the old region's too, now passive (it parks
              what it receives in its standby queue, for the next change)
  7. redrive  the new region's standby queue through its processor (what it set aside while
              passive or fenced: DUPLICATE for what the old writer had, processed otherwise)
 
 Refused, with a clear message, when the old writer does not answer: switchover-global-cluster
-needs it to hand over (in a real outage it fails); that is `drctl failover`. Every step is
+needs it to hand over (in a real outage it fails); that is `drctl failover`. Refused too while
+the secrets are split after a failover: going back is `drctl failback`. Every step is
 idempotent, so an interrupted run is finished by running it again (with --to, since the
 control item may then name no region).
 """
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.drctl import aurora, control, credentials, fence, names, redrive, topology
+from ops.drctl import aurora, control, credentials, fence, names, redrive, rotation, topology
 from ops.drctl.context import Context
 from ops.drctl.errors import EXIT_OK, DrctlError, Refused
 from ops.drctl.procedure import Procedure
@@ -73,7 +75,30 @@ def check(ctx: Context, to: str | None) -> tuple[topology.Sides, aurora.GlobalVi
             f"{identifier} has no member in {sides.new_region}: the target cluster is not a "
             "secondary of the global database (after a detach-and-promote use `drctl failback`)"
         )
+    why = _split_secrets(ctx, sides)
+    if why:
+        raise Refused(
+            f"the database secrets are split since a failover ({why}): a switchover would leave "
+            f"{sides.new_region}'s functions on stale passwords. Run `drctl failback --env "
+            f"{ctx.env}` instead: the same switchover, which also restores the secrets' "
+            "replication and moves rotation back"
+        )
     return sides, view
+
+
+def _split_secrets(ctx: Context, sides: topology.Sides) -> str | None:
+    """Why the old region's secrets, not the new one's, are the ones in use, or None."""
+    try:
+        spec = rotation.stack_for(ctx.plan(), sides.old_role)
+    except DrctlError:
+        spec = None  # a plan without rotation stacks: the secrets alone decide
+    if spec is not None and spec.failover_only and ctx.cfn(spec.region).describe(spec.name):
+        return f"rotation runs in {sides.old_region} ({spec.name})"
+    for name in credentials.secret_names(ctx.env):
+        why = credentials.diverged(ctx, sides.old_region, sides.new_region, name)
+        if why:
+            return why
+    return None
 
 
 def cut_over(
@@ -136,19 +161,11 @@ def cut_over(
             proc.facts["epoch"] = moved.target.epoch
     with proc.step("secrets", "database secrets: host -> the global writer endpoint") as step:
         host = _writer_host(ctx, sides.new_region, identifier, target)
-        for name in credentials.secret_names(ctx.env):
-            if restore_secrets:
-                step.notes.extend(
-                    credentials.restore_replication(
-                        ctx, sides.new_region, sides.old_region, name, host
-                    )
-                )
-                continue
-            home = credentials.primary_copy_region(ctx, [sides.new_region, sides.old_region], name)
-            if home is None:
-                step.note(f"{name}: not found")
-                continue
-            step.note(credentials.point_host(ctx, home, name, host, target.ref.identifier))
+        step.notes.extend(
+            _restore_secrets(ctx, sides, host)
+            if restore_secrets
+            else _point_secrets(ctx, sides, host, target.ref.identifier)
+        )
     with proc.step(
         "unfence", f"unfence {sides.new_region} (active) and {sides.old_region} (passive)"
     ) as step:
@@ -168,6 +185,34 @@ def cut_over(
         proc.facts["redrive"] = [result.as_dict()]
         if result.failed:
             step.outcome = "degraded"
+
+
+def _point_secrets(ctx: Context, sides: topology.Sides, host: str, cluster: str) -> list[str]:
+    """`host` in the primary copy (it replicates); rotation stays where it is."""
+    notes = []
+    for name in credentials.secret_names(ctx.env):
+        home = credentials.primary_copy_region(ctx, [sides.new_region, sides.old_region], name)
+        if home is None:
+            notes.append(f"{name}: not found")
+            continue
+        notes.append(credentials.point_host(ctx, home, name, host, cluster))
+    return notes
+
+
+def _restore_secrets(ctx: Context, sides: topology.Sides, host: str) -> list[str]:
+    """Failback: the new region's copies become the primary ones again, with the values the old
+    region's (standalone since the failover) hold, replicated over those; then rotation on."""
+    notes = []
+    master = credentials.arn(ctx, sides.new_region, names.master_secret(ctx.env))
+    for name in credentials.secret_names(ctx.env):
+        notes += credentials.restore_replication(
+            ctx, sides.new_region, sides.old_region, name, host, master
+        )
+    notes += [
+        credentials.resume_rotation(ctx, sides.new_region, name)
+        for name in credentials.secret_names(ctx.env)
+    ]
+    return notes
 
 
 def _already_active(ctx: Context, region: str) -> bool:

@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 
-from ops import ledger_schema
 from ops.sandbox import bridge, functions, resources
 from ops.sandbox.front import rds as front_rds
 from ops.sandbox.mariadb import MariaDBServer
@@ -40,6 +39,7 @@ from ops.sandbox.state import (
     terminate,
 )
 from shared import names
+from shared.adapters import ledger_schema
 
 ENV = "dev"  # names match the docs and runbook (dr-payment-sessions-dev, dr-payment-bus-dev)
 DB_NAME = "payments"
@@ -87,23 +87,32 @@ def mariadb_process(region: str) -> str:
 
 def resolver(state: State, role: str, db_host: str = LOOPBACK) -> functions.Resolver:
     aws = state.aws[role]
-    # Both regions' functions use the global writer endpoint (the front's forwarder to whichever
-    # server writes now), as in AWS: the passive region's processor parks at the region gate
-    # before it writes, and a read-only server answers 1290. `aurora/reader-endpoint` is the
-    # region's own server, for checks that must stay in-region.
+    peer = next(r for r in state.regions if r != role)
+    region_server = ledger(state).servers[state.regions[role]]
+    peer_server = ledger(state).servers[state.regions[peer]]
+    # Both regions' functions write through the global writer endpoint (the front's forwarder to
+    # whichever server writes now), as in AWS: the passive region's processor parks at the region
+    # gate before it writes, and a read-only server answers 1290. `aurora/reader-endpoint` is the
+    # region's own server (its health and monitor checks stay in-region), and
+    # `aurora/peer-reader-endpoint` the other region's; both as host:port, since the servers share
+    # a host here (in AWS every cluster listens on aurora/port and the values are host names).
     ssm = {
         "dynamodb/sessions-table-name": names.sessions_table(state.env),
         "dynamodb/region-control-table-name": names.region_control_table(state.env),
         "aurora/writer-endpoint": db_host,
-        "aurora/reader-endpoint": db_host,
+        "aurora/reader-endpoint": f"{db_host}:{region_server.port}",
+        "aurora/peer-reader-endpoint": f"{db_host}:{peer_server.port}",
         "aurora/port": str(state.writer_port),
         "aurora/database-name": DB_NAME,
         # A secret id may be its name or its ARN; the sandbox publishes the name, which survives
         # the front's stand-in for StopReplicationToReplica (the ARN does not).
         "aurora/app-secret-arn": aws["app_secret"],
+        "region/peer-region": state.regions[peer],
     }
     if "documents_bucket" in aws:  # absent from a sandbox started before HealthFunction existed
         ssm["s3/documents-bucket-name"] = aws["documents_bucket"]
+    if "documents_bucket" in state.aws.get(peer, {}):
+        ssm["s3/peer-documents-bucket-name"] = state.aws[peer]["documents_bucket"]
     return functions.Resolver(
         region=state.regions[role],
         parameters={"Environment": state.env, "RegionRole": role},

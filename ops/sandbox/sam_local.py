@@ -53,7 +53,10 @@ TOOLS_SAM = ROOT / ".venv-tools" / "bin" / "sam"
 ADD_HOST = f"{lifecycle.DOCKER_HOST_NAME}:host-gateway"
 LOCAL_IMAGE_FLAGS = ("--invoke-image", container_runtime.IMAGE, "--skip-pull-image")
 # Sample events that are not for the payment processor (its rule's target).
-FUNCTION_FOR_EVENT = {"health_function_url.json": "HealthFunction"}
+FUNCTION_FOR_EVENT = {
+    "health_function_url.json": "HealthFunction",
+    "replication_monitor_schedule.json": "ReplicationMonitorFunction",
+}
 DEFAULT_FUNCTION = "PaymentProcessorFunction"
 EXAMPLE = ("PaymentProcessorFunction", "events/01_charge_usd.json")
 
@@ -230,7 +233,25 @@ class Comparison:
 
     @property
     def equal(self) -> bool:
-        return bool(self.in_process == self.sam_local)
+        return bool(comparable(self.in_process) == comparable(self.sam_local))
+
+
+def comparable(response: Any) -> Any:
+    """What two runs must agree on. The replication monitor's figures are measurements (two
+    runs never read the same lag): its runs agree when they publish and miss the same figures,
+    for the same role."""
+    if isinstance(response, dict) and {"published", "missing"} <= set(response):
+        keys = ("metric", "store", "target_region", "region")
+
+        def names(figures: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+            return sorted(tuple(str(f.get(k, "")) for k in keys) for f in figures)
+
+        return {
+            "role": response.get("role"),
+            "published": names(response["published"]),
+            "missing": names(response["missing"]),
+        }
+    return response
 
 
 def check(events: list[Path], role: str, say: Callable[[str], None]) -> list[Comparison]:
@@ -255,6 +276,8 @@ def check(events: list[Path], role: str, say: Callable[[str], None]) -> list[Com
 def _answer(response: Any) -> str:
     if isinstance(response, dict) and "outcome" in response:
         return str(response["outcome"])
+    if isinstance(response, dict) and "published" in response:
+        return f"{len(response['published'])} figures"
     if isinstance(response, dict) and "statusCode" in response:
         return f"{response['statusCode']} {response.get('body', '')}"
     return json.dumps(response)[:40]

@@ -1,36 +1,54 @@
-"""Can this region serve its role? Aurora, DynamoDB and S3 are checked concurrently, each within its
-own timeout and all within one budget well under Route 53's 2-second limit, and the answer is kept
-for a few seconds so a burst of health checkers costs one round of checks, not one per probe.
+"""Can this region do its current job? The checks are data (`health_checks`: a name, a probe, the
+roles it matters for, a judge), run by the runner the replication monitor also uses
+(shared/checks.py): concurrently, each within its own timeout, all within one budget well under
+Route 53's 2-second limit. The answer is kept a few seconds, so a burst of probes costs one round.
 
-The role decides what Aurora must answer. The active region (the region-control item names it)
-must reach a *writable* ledger; a passive region is healthy when it can connect and read, since
-that is all it does until promoted (it parks events; `drctl failover` promotes it). So the endpoint
-reports whether this region can do its current job, and a passive region stays eligible for
-failover while the active one is fenced read-only.
+First the region-control item (this region's replica of the global table) says the role; then
+the role's checks run:
+
+- active: the ledger the functions write to (DB_HOST: in AWS the global writer endpoint) must
+  take writes, and the documents bucket must answer;
+- passive: this region's OWN cluster (its reader endpoint) must answer, with the replication
+  heartbeat (the active region's replication monitor writes one a minute, migration 0004)
+  younger than a threshold, and the documents bucket must answer. Nothing here depends on the
+  other region: when the active region dies, the passive one stays healthy (ready to promote)
+  until its copy is older than the threshold, which is then the truth about what it would lose.
+
+With the role unknown (the item unreadable), the region is unhealthy and only the checks that
+matter for either role run, to say what else is wrong.
 
 No warm-up grace period: a cold start that misses the 2 s limit fails one probe, and Route 53's
-FailureThreshold (3 consecutive failures, infra-global/dns.yaml) already absorbs that; a grace
-period that answers HEALTHY unchecked would hide a region that comes up broken.
+FailureThreshold absorbs that; a grace period that answers HEALTHY unchecked would hide a region
+that comes up broken.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-AURORA = "aurora"
+from shared.checks import Check, CheckRunner, Result, Role
+
+AURORA_WRITER = "aurora-writer"
+AURORA_REPLICA = "aurora-replica"
 DYNAMODB = "dynamodb"
 S3 = "s3"
 READ_ONLY_WHILE_ACTIVE = "read-only while this region is active"
+NO_HEARTBEAT = "no replication heartbeat on this region's reader"
 
 
 class LedgerProbe(Protocol):
     def is_writable(self) -> bool:
         """Connects as the application user; True if writable. Raises when unreachable."""
+        ...
+
+
+class ReplicaProbe(Protocol):
+    def heartbeat_age(self) -> float | None:
+        """Seconds since the newest replication heartbeat this region's reader holds (None: it
+        holds none). Raises when the reader is unreachable."""
         ...
 
 
@@ -46,18 +64,46 @@ class DocumentsBucket(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    seconds: float
-    detail: str = ""  # why it failed: for logs only, never for the public body
+def writable(value: object) -> str | None:
+    return None if value else READ_ONLY_WHILE_ACTIVE
+
+
+def replica_within(threshold_seconds: float) -> Callable[[object], str | None]:
+    def judge(age: object) -> str | None:
+        if not isinstance(age, int | float):
+            return NO_HEARTBEAT
+        if age > threshold_seconds:
+            return f"replica copy {age:.0f}s old (threshold {threshold_seconds:g}s)"
+        return None
+
+    return judge
+
+
+def health_checks(
+    *,
+    ledger: LedgerProbe,
+    replica: ReplicaProbe,
+    gate: RegionGate,
+    documents: DocumentsBucket,
+    replica_lag_threshold_seconds: float,
+) -> tuple[Check, list[Check]]:
+    """The role check, then every other check with the roles it matters for."""
+    return Check(DYNAMODB, gate.is_active), [
+        Check(AURORA_WRITER, ledger.is_writable, frozenset({Role.ACTIVE}), writable),
+        Check(
+            AURORA_REPLICA,
+            replica.heartbeat_age,
+            frozenset({Role.PASSIVE}),
+            replica_within(replica_lag_threshold_seconds),
+        ),
+        Check(S3, documents.head),
+    ]
 
 
 @dataclass(frozen=True)
 class HealthReport:
     healthy: bool
-    checks: tuple[CheckResult, ...]
+    checks: tuple[Result, ...]
     active: bool | None  # None: the region-control item could not be read
     fresh: bool = True  # False when served from the cache
 
@@ -65,89 +111,47 @@ class HealthReport:
     def role(self) -> str:
         return {True: "active", False: "passive", None: "unknown"}[self.active]
 
-    def failed(self) -> list[CheckResult]:
+    def failed(self) -> list[Result]:
         return [check for check in self.checks if not check.ok]
-
-
-@dataclass(frozen=True)
-class _Answer:
-    value: Any = None
-    error: str | None = None
-    seconds: float = 0.0
-
-
-def _timed(probe: Callable[[], Any]) -> _Answer:
-    started = time.monotonic()
-    try:
-        value = probe()
-    except Exception as exc:  # noqa: BLE001 - whatever a check raises, the check failed
-        return _Answer(error=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - started)
-    return _Answer(value=value, seconds=time.monotonic() - started)
 
 
 class HealthService:
     def __init__(
         self,
         *,
-        ledger: LedgerProbe,
-        region_gate: RegionGate,
-        documents: DocumentsBucket,
+        role_check: Check,
+        checks: Sequence[Check],
         budget_seconds: float = 1.2,
         check_timeout_seconds: float = 1.0,
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._probes: dict[str, Callable[[], Any]] = {
-            AURORA: ledger.is_writable,
-            DYNAMODB: region_gate.is_active,
-            S3: documents.head,
-        }
+        self._role_check = role_check
+        self._checks = list(checks)
         self._budget = budget_seconds
-        self._check_timeout = min(check_timeout_seconds, budget_seconds)
+        self._runner = CheckRunner(timeout=min(check_timeout_seconds, budget_seconds))
         self._cache_seconds = cache_seconds
         self._clock = clock  # for the cache only: timeouts always use real time
         self._cached: tuple[float, HealthReport] | None = None
 
     def check(self) -> HealthReport:
+        """The report, from the cache while it is younger than cache_seconds."""
         now = self._clock()
         if self._cached is not None and now - self._cached[0] < self._cache_seconds:
             report = self._cached[1]
             return HealthReport(report.healthy, report.checks, report.active, fresh=False)
-        report = self._run()
+        report = self.run()
         self._cached = (now, report)
         return report
 
-    def _run(self) -> HealthReport:
-        # A pool per round: a check that hangs past its timeout keeps its thread (Python cannot
-        # stop it) until its own socket timeout ends it, and must not hold up the next round.
-        pool = ThreadPoolExecutor(max_workers=len(self._probes), thread_name_prefix="health")
-        try:
-            started = time.monotonic()
-            futures = {name: pool.submit(_timed, probe) for name, probe in self._probes.items()}
-            answers = {name: self._collect(future, started) for name, future in futures.items()}
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        return self._judge(answers)
-
-    def _collect(self, future: Future[_Answer], started: float) -> _Answer:
-        try:
-            return future.result(timeout=max(0.0, started + self._check_timeout - time.monotonic()))
-        except FutureTimeout:
-            return _Answer(
-                error=f"no answer within {self._check_timeout:g}s",
-                seconds=time.monotonic() - started,
-            )
-
-    @staticmethod
-    def _judge(answers: dict[str, _Answer]) -> HealthReport:
-        gate = answers[DYNAMODB]
-        active = None if gate.error is not None else bool(gate.value)
-        results = []
-        for name, answer in answers.items():
-            if answer.error is not None:
-                results.append(CheckResult(name, False, answer.seconds, answer.error))
-            elif name == AURORA and active and not answer.value:
-                results.append(CheckResult(name, False, answer.seconds, READ_ONLY_WHILE_ACTIVE))
-            else:
-                results.append(CheckResult(name, True, answer.seconds))
-        return HealthReport(all(r.ok for r in results), tuple(results), active)
+    def run(self) -> HealthReport:
+        """One round of checks, never cached (the replication monitor runs one a minute)."""
+        deadline = time.monotonic() + self._budget
+        gate = self._runner.run([self._role_check], deadline=deadline)[self._role_check.name]
+        active = bool(gate.value) if gate.ok else None
+        role = None if active is None else (Role.ACTIVE if active else Role.PASSIVE)
+        results = self._runner.run(
+            [check for check in self._checks if check.matters_for(role)], deadline=deadline
+        )
+        checks = (gate, *results.values())
+        return HealthReport(all(c.ok for c in checks), checks, active)

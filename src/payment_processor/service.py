@@ -18,7 +18,7 @@ from typing import Any
 from payment_processor.booking import book
 from payment_processor.models import InvalidEvent, PaymentDetail, event_age, parse_payment
 from payment_processor.ports import LedgerStore, Outcome, ParkingLot, RegionGate, Sessions
-from shared import card_data
+from shared import card_data, metric_names
 from shared.errors import (
     LedgerReadOnly,
     OriginalPaymentNotFound,
@@ -218,7 +218,9 @@ class PaymentService:
 
     @staticmethod
     def _done(payment_id: str | None, outcome: Outcome, reason: str | None = None) -> Result:
-        metrics.add_metric(name=f"Payment{outcome.value.title()}", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(
+            name=metric_names.outcome_metric(outcome.value), unit=MetricUnit.Count, value=1
+        )
         if outcome in (Outcome.PROCESSED, Outcome.DUPLICATE):
             logger.info(
                 f"payment {outcome.value.lower()}",

@@ -67,10 +67,18 @@ class ProcessorSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper
 
 
 class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
-    """HealthFunction: what it checks, and how long it may take (Route 53 waits 2 s)."""
+    """HealthFunction: what it checks, and how long it may take (Route 53 waits 2 s). DB_HOST is
+    the writer (checked while this region is active); DB_READER_HOST this region's own cluster's
+    reader endpoint (checked while it is passive, so its answer never depends on the other
+    region): "host" (on DB_PORT, as in AWS, where every cluster listens on the same port) or
+    "host:port"."""
 
     region_control_table: str
     docs_bucket: str
+    db_reader_host: str
+    # A passive region is ready to take over while its copy of the ledger is at most this old
+    # (the age of the newest replication heartbeat on its reader; one is written a minute).
+    replica_lag_threshold_seconds: Annotated[float, Meta(gt=0)] = 180.0
     # All checks run at once and the answer is due within this budget, whatever hangs: Route 53
     # counts a reply later than 2 s as a failure, and Lambda + the URL need some of that time.
     budget_seconds: Annotated[float, Meta(gt=0, lt=2.0)] = field(
@@ -84,12 +92,66 @@ class HealthSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
     # from many checkers, and each probe must not mean another Aurora connection.
     cache_seconds: Annotated[float, NonNegative] = field(default=5.0, name="HEALTH_CACHE_SECONDS")
 
+    def own_reader(self) -> tuple[str, int]:
+        return _endpoint(self.db_reader_host, self.db_port)
+
+
+class MonitorSettings(HealthSettings, frozen=True, kw_only=True, rename="upper"):
+    """ReplicationMonitorFunction: the health checks' settings (it runs them every minute too),
+    plus where the canaries go and the peer region's copies are."""
+
+    sessions_table: str
+    peer_region: str
+    # The peer region's cluster reader endpoint, reached over the VPC peering: "host" (port
+    # DB_PORT, as in AWS, where both clusters listen on the same port) or "host:port".
+    db_peer_reader_endpoint: str
+    peer_docs_bucket: str
+    # How long the active region's monitor waits for its heartbeat on the peer's reader before
+    # it reports the age of the newest one there instead (a lower bound that keeps growing).
+    canary_wait_seconds: Annotated[float, Meta(ge=0)] = field(
+        default=40.0, name="MONITOR_CANARY_WAIT_SECONDS"
+    )
+    canary_poll_seconds: Annotated[float, Meta(gt=0)] = field(
+        default=0.05, name="MONITOR_CANARY_POLL_SECONDS"
+    )
+    # Each probe's own limit (its SDK and MySQL timeouts too); the canary wait comes on top.
+    monitor_check_timeout_seconds: Annotated[float, Meta(gt=0)] = 5.0
+    # AWS metrics: the newest datapoint no older than this counts; an older one is missing.
+    metric_window_seconds: Annotated[int, Meta(ge=60)] = field(
+        default=300, name="MONITOR_METRIC_WINDOW_SECONDS"
+    )
+    # Kept back from the Lambda deadline so the figures are always published.
+    deadline_margin_seconds: Annotated[float, NonNegative] = 3.0
+
+    def peer_reader(self) -> tuple[str, int]:
+        return _endpoint(self.db_peer_reader_endpoint, self.db_port)
+
+
+def _endpoint(value: str, default_port: int) -> tuple[str, int]:
+    """ "host" or "host:port" -> (host, port)."""
+    host, _, port = value.rpartition(":")
+    if host and port.isdigit():
+        return host, int(port)
+    return value, default_port
+
 
 class LedgerExportSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
     """LedgerExportFunction: pages of ledger rows for `drctl reconcile` (read only)."""
 
     # The most rows one invocation returns (Lambda's response limit is 6 MB; a row is ~400 B).
     export_max_page: Annotated[int, Meta(gt=0, le=5000)] = 1000
+
+
+class SchemaMigrationSettings(LedgerSettings, frozen=True, kw_only=True, rename="upper"):
+    """SchemaMigrationFunction: DB_SECRET_ID is the MASTER user's secret here (no other function
+    is given it); the application user is created with APP_SECRET_ID's name and password."""
+
+    app_secret_id: str
+    # A DDL waits this long (whole seconds) for its table's metadata lock, then fails: queued
+    # behind a long transaction it would hold every payment write behind itself.
+    migration_lock_wait_seconds: Annotated[int, Meta(ge=1, le=60)] = 5
+    # Seconds kept back from the Lambda deadline so the function answers drctl cleanly.
+    deadline_margin_seconds: Annotated[float, NonNegative] = 10.0
 
 
 def load[S: FunctionSettings](kind: type[S], environ: Mapping[str, str]) -> S:
@@ -120,5 +182,15 @@ def get_health_settings() -> HealthSettings:
 
 
 @lru_cache(maxsize=1)
+def get_monitor_settings() -> MonitorSettings:
+    return load(MonitorSettings, os.environ)
+
+
+@lru_cache(maxsize=1)
 def get_ledger_export_settings() -> LedgerExportSettings:
     return load(LedgerExportSettings, os.environ)
+
+
+@lru_cache(maxsize=1)
+def get_schema_migration_settings() -> SchemaMigrationSettings:
+    return load(SchemaMigrationSettings, os.environ)

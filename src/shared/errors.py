@@ -26,6 +26,11 @@ class DocumentsUnavailable(TransientError):
     """The documents bucket could not be reached (or does not exist)."""
 
 
+class MonitoringUnavailable(TransientError):
+    """A replication figure could not be read (CloudWatch, RDS, a table's description, a canary):
+    the figure is reported missing."""
+
+
 class DeadlineExceeded(TransientError):
     """Too little of the Lambda deadline is left for another attempt."""
 
@@ -51,3 +56,9 @@ class PaymentRejected(Exception):
 class OriginalPaymentNotFound(PaymentRejected):
     """A refund whose charge is not (yet) in the ledger: retried while young, then parked for
     redrive; never rejected."""
+
+
+class SchemaMigrationError(Exception):
+    """The ledger's schema could not be brought up to date (a migration failed, another is
+    running, an applied migration was edited, the database is read-only). The message says
+    which and what to do; it never carries a password."""

@@ -68,6 +68,43 @@ def ledger_export_function(role: str, env: str) -> str:
     return f"dr-payment-ledger-export-{role}-{env}"
 
 
+def schema_migration_function(role: str, env: str) -> str:
+    return f"dr-payment-schema-migration-{role}-{env}"
+
+
+def rotation_function(user: str, role: str, env: str) -> str:
+    """The hosted rotation function of a secret (`user`: master | app) in a region's VPC
+    (infra-global/secrets-rotation.yaml)."""
+    return f"dr-payment-rotate-{user}-{role}-{env}"
+
+
+def monitor_function(role: str, env: str) -> str:
+    return f"dr-payment-replication-monitor-{role}-{env}"
+
+
+def peer_role(role: str) -> str:
+    return ROLES[1 - ROLES.index(role)]
+
+
+# Replication canaries (the replication monitor). The sessions item's key starts with this (the
+# monitor's role may write no other key: template.yaml's dynamodb:LeadingKeys condition); it has
+# no processed_at, so `drctl reconcile` (a scan filtered on processed_at) never sees it.
+CANARY_KEY_PREFIX = "canary#"
+# The documents bucket's canary objects (kept a day once superseded: buckets.yaml lifecycle).
+CANARY_OBJECT_PREFIX = "canary/"
+# The replication rule of the primary documents bucket (infra-global/buckets.yaml): S3 publishes
+# the RTC metrics with it as the RuleId dimension.
+DOCUMENTS_REPLICATION_RULE = "documents-to-secondary-region"
+
+
+def canary_key(origin_region: str) -> str:
+    return f"{CANARY_KEY_PREFIX}{origin_region}"
+
+
+def canary_object(origin_region: str) -> str:
+    return f"{CANARY_OBJECT_PREFIX}{origin_region}.json"
+
+
 _QUEUE_STEMS = {
     Queue.STANDBY: "standby",
     Queue.REJECTED: "rejected",
@@ -108,6 +145,11 @@ def parameter(env: str, path: str) -> str:
 
 def writer_endpoint_parameter(env: str) -> str:
     return parameter(env, "aurora/writer-endpoint")
+
+
+def reader_endpoint_parameter(env: str) -> str:
+    """This region's own cluster's reader endpoint (each region publishes its own)."""
+    return parameter(env, "aurora/reader-endpoint")
 
 
 def lambda_security_group_parameter(env: str) -> str:

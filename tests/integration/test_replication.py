@@ -11,10 +11,10 @@ from typing import Any
 import pymysql
 import pytest
 
-from ops import ledger_schema
 from ops.sandbox.replication import NotAReplica, Topology
 from ops.sandbox.resources import REGIONS
 from payment_processor.handler import lambda_handler
+from shared.adapters import ledger_schema
 from tests.conftest import APP_PASSWORD, APP_USER, LambdaContextStub, load_event
 
 pytestmark = pytest.mark.integration

@@ -124,7 +124,20 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     assert last_line(charge) == {"payment_id": "pay-usd-0001", "outcome": "PROCESSED"}
     assert payment_on(mysql["us-west-2"], "pay-usd-0001")  # replicated to us-west-2
     health = str(EVENTS / "health_function_url.json")
-    # The passive region's health reaches the ledger and is not asked to write: HEALTHY.
+    # Nothing schedules the monitor here: before it has run, the passive region cannot prove its
+    # copy is fresh. The active region's run writes the heartbeat and measures the ledger's lag
+    # into us-west-2 end to end; AWS's own figures (none in moto) come out missing, not 0.
+    stale = last_line(run("invoke", "HealthFunction", health, "--role", "secondary"))
+    assert (stale["statusCode"], stale["body"]) == (503, "UNHEALTHY")
+    schedule = str(EVENTS / "replication_monitor_schedule.json")
+    figures = last_line(run("invoke", "ReplicationMonitorFunction", schedule))
+    assert figures["role"] == "active"
+    [canary] = [f for f in figures["published"] if f["metric"] == "CanaryLagSeconds"]
+    assert (canary["store"], canary["target_region"]) == ("aurora", "us-west-2")
+    assert 0 <= canary["value"] < 1  # no delay: seen within the first polls
+    missing = {(f["metric"], f.get("store")) for f in figures["missing"]}
+    assert ("ReplicationLagSeconds", "dynamodb") in missing
+    # The passive region's health sees its own (read-only) replica, heartbeat fresh: HEALTHY.
     passive = last_line(run("invoke", "HealthFunction", health, "--role", "secondary"))
     assert (passive["statusCode"], passive["body"]) == (200, "HEALTHY")
     duplicate = run(
@@ -135,7 +148,8 @@ def test_up_invoke_demo_crash_down(sandbox_dir: Path) -> None:
     demo = run("demo").stdout
     table = [line for line in demo.splitlines() if line.split(" ", 1)[0].endswith(".json")]
     rows = {line.split()[0]: line for line in table}
-    not_for_the_bus = {"health_function_url.json"}  # a Function URL event
+    # a Function URL event, a schedule's event
+    not_for_the_bus = {"health_function_url.json", "replication_monitor_schedule.json"}
     assert set(rows) == {p.name for p in EVENTS.glob("*.json")} - not_for_the_bus
     assert "NOT ROUTED" in rows["14_other_detail_type.json"]
     assert " PROCESSED" in rows["01_charge_usd.json"]  # the demo resets the ledger first

@@ -61,7 +61,11 @@ def test_a_bad_environment_names_the_variable(changes: dict[str, str | None], na
 
 @pytest.mark.parametrize(
     ("logical_id", "kind"),
-    [("PaymentProcessorFunction", ProcessorSettings), ("HealthFunction", HealthSettings)],
+    [
+        ("PaymentProcessorFunction", ProcessorSettings),
+        ("HealthFunction", HealthSettings),
+        ("SchemaMigrationFunction", config.SchemaMigrationSettings),
+    ],
 )
 def test_the_template_gives_each_function_every_setting_it_requires(
     logical_id: str, kind: type[config.FunctionSettings]
@@ -74,6 +78,6 @@ def test_the_template_gives_each_function_every_setting_it_requires(
     ours = {
         name
         for name in declared
-        if name.startswith(("DB_", "HEALTH_", "REGION_", "MAX_", "REFUND_"))
+        if name.startswith(("DB_", "HEALTH_", "REGION_", "MAX_", "REFUND_", "APP_", "MIGRATION_"))
     }
     assert ours <= config.environment_names(kind)

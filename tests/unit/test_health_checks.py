@@ -1,4 +1,4 @@
-"""HealthFunction with fakes: the verdict, the public answer, the budget and the cache."""
+"""HealthFunction with fakes: the verdict per role, the public answer, the budget and the cache."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 
-from health.checks import READ_ONLY_WHILE_ACTIVE, HealthReport, HealthService
+from health.checks import (
+    AURORA_REPLICA,
+    AURORA_WRITER,
+    NO_HEARTBEAT,
+    READ_ONLY_WHILE_ACTIVE,
+    HealthReport,
+    HealthService,
+    health_checks,
+)
 from health.handler import respond
 from shared import config
 from shared.config import HealthSettings
@@ -31,6 +39,19 @@ class Ledger:
         if self.error is not None:
             raise self.error
         return self.writable
+
+
+class Replica:
+    """This region's reader: the age of the newest replication heartbeat it holds."""
+
+    def __init__(self, *, age: float | None = 12.0, error: Exception | None = None) -> None:
+        self.age, self.error, self.calls = age, error, 0
+
+    def heartbeat_age(self) -> float | None:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return self.age
 
 
 class Gate:
@@ -69,17 +90,25 @@ class HangingDocuments:
 def service(
     *,
     ledger: Any = None,
+    replica: Any = None,
     gate: Any = None,
     documents: Any = None,
     budget: float = 1.2,
     cache: float = 5.0,
     clock: Any = None,
+    threshold: float = 180.0,
 ) -> HealthService:
     extra = {} if clock is None else {"clock": clock}
-    return HealthService(
+    role_check, checks = health_checks(
         ledger=ledger or Ledger(),
-        region_gate=gate or Gate(),
+        replica=replica or Replica(),
+        gate=gate or Gate(),
         documents=documents or Documents(),
+        replica_lag_threshold_seconds=threshold,
+    )
+    return HealthService(
+        role_check=role_check,
+        checks=checks,
         budget_seconds=budget,
         check_timeout_seconds=budget,
         cache_seconds=cache,
@@ -122,14 +151,16 @@ def test_one_failing_check_answers_503_and_the_body_says_nothing_more(
     assert set(response) == {"statusCode", "headers", "body"}
     assert SECRET_DETAIL not in json.dumps(response)
     # ...while the logs and the metrics say which check failed, and why.
-    [record] = [r for r in caplog.records if r.getMessage() == "health checks failed: aurora"]
-    assert SECRET_DETAIL in record.__dict__["checks"]["aurora"]["detail"]
+    [record] = [
+        r for r in caplog.records if r.getMessage() == "health checks failed: aurora-writer"
+    ]
+    assert SECRET_DETAIL in record.__dict__["checks"]["aurora-writer"]["detail"]
     failed = {
         (blob["check"], blob["HealthCheckFailed"][0])
         for blob in _json_lines(capfd.readouterr().out)
         if "HealthCheckFailed" in blob
     }
-    assert failed == {("aurora", 1.0), ("dynamodb", 0.0), ("s3", 0.0)}
+    assert failed == {("aurora-writer", 1.0), ("dynamodb", 0.0), ("s3", 0.0)}
 
 
 def test_methods_other_than_get_and_head_run_no_check() -> None:
@@ -157,14 +188,52 @@ def test_active_region_needs_a_writable_ledger() -> None:
 
     assert not report.healthy
     assert report.role == "active"
-    assert by_name(report)["aurora"].detail == READ_ONLY_WHILE_ACTIVE
+    assert by_name(report)[AURORA_WRITER].detail == READ_ONLY_WHILE_ACTIVE
 
 
-def test_passive_region_is_healthy_when_it_can_read() -> None:
-    report = service(ledger=Ledger(writable=False), gate=Gate(active=False)).check()
+def test_the_active_region_never_asks_its_reader_and_the_passive_one_never_the_writer() -> None:
+    ledger, replica = Ledger(), Replica()
+    service(ledger=ledger, replica=replica, gate=Gate(active=True)).check()
+    assert (ledger.calls, replica.calls) == (1, 0)
 
-    assert report.healthy
-    assert report.role == "passive"
+    ledger, replica = Ledger(error=LedgerUnavailable("the other region is gone")), Replica()
+    report = service(ledger=ledger, replica=replica, gate=Gate(active=False)).check()
+    # The writer (the global writer endpoint: the other region) is not this region's business
+    # while passive: its own copy is.
+    assert (ledger.calls, replica.calls) == (0, 1)
+    assert report.healthy and report.role == "passive"
+    assert set(by_name(report)) == {"dynamodb", AURORA_REPLICA, "s3"}
+
+
+def test_passive_region_is_healthy_while_its_copy_is_fresh_enough() -> None:
+    assert service(replica=Replica(age=179.0), gate=Gate(active=False)).check().healthy
+
+
+def test_passive_region_with_a_stale_copy_is_unhealthy_and_says_how_stale() -> None:
+    report = service(replica=Replica(age=250.4), gate=Gate(active=False), threshold=180).check()
+
+    assert not report.healthy
+    assert by_name(report)[AURORA_REPLICA].detail == "replica copy 250s old (threshold 180s)"
+
+
+def test_passive_region_without_any_heartbeat_is_unhealthy() -> None:
+    report = service(replica=Replica(age=None), gate=Gate(active=False)).check()
+
+    assert not report.healthy
+    assert by_name(report)[AURORA_REPLICA].detail == NO_HEARTBEAT
+
+
+def test_an_unreadable_control_item_is_unhealthy_and_runs_only_role_free_checks() -> None:
+    ledger, replica, documents = Ledger(), Replica(), Documents()
+    report = service(
+        ledger=ledger,
+        replica=replica,
+        documents=documents,
+        gate=Gate(error=RegionStateUnavailable("no item")),
+    ).check()
+
+    assert not report.healthy and report.role == "unknown"
+    assert (ledger.calls, replica.calls, documents.calls) == (0, 0, 1)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +241,7 @@ def test_passive_region_is_healthy_when_it_can_read() -> None:
     [
         ("dynamodb", {"gate": Gate(error=RegionStateUnavailable("no item"))}),
         ("s3", {"documents": Documents(error=DocumentsUnavailable("answered 404"))}),
-        ("aurora", {"ledger": Ledger(error=RuntimeError("a bug in the probe"))}),
+        ("aurora-writer", {"ledger": Ledger(error=RuntimeError("a bug in the probe"))}),
     ],
 )
 def test_any_failing_check_makes_the_region_unhealthy(name: str, broken: dict[str, Any]) -> None:
@@ -206,7 +275,7 @@ def test_a_hung_check_is_reported_by_name() -> None:
 
     assert [check.name for check in report.failed()] == ["s3"]
     assert by_name(report)["s3"].detail.startswith("no answer within")
-    assert by_name(report)["aurora"].ok and by_name(report)["dynamodb"].ok
+    assert by_name(report)[AURORA_WRITER].ok and by_name(report)["dynamodb"].ok
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -251,6 +320,7 @@ def test_budget_must_stay_under_route53s_two_seconds() -> None:
         "REGION_CONTROL_TABLE": "dr-payment-region-control-dev",
         "DOCS_BUCKET": "dr-payment-docs-primary-dev-123456789012",
         "DB_HOST": "writer.example",
+        "DB_READER_HOST": "reader.example",
         "DB_SECRET_ID": "arn:aws:secretsmanager:us-east-1:123456789012:secret:app",
     }
     assert config.load(HealthSettings, env).budget_seconds == 1.2
@@ -263,12 +333,30 @@ def test_budget_must_stay_under_route53s_two_seconds() -> None:
         config.load(HealthSettings, {k: v for k, v in env.items() if k != "DB_HOST"})
 
 
+def test_the_own_reader_is_a_host_on_the_clusters_port_or_a_host_and_port() -> None:
+    """In AWS every cluster listens on DB_PORT; the sandbox's servers share a host, not a port."""
+    env = {
+        "ENVIRONMENT": "dev",
+        "REGION_ROLE": "secondary",
+        "AWS_REGION": "us-west-2",
+        "REGION_CONTROL_TABLE": "dr-payment-region-control-dev",
+        "DOCS_BUCKET": "dr-payment-docs-secondary-dev-123456789012",
+        "DB_HOST": "writer.example",
+        "DB_PORT": "3306",
+        "DB_READER_HOST": "reader.example",
+        "DB_SECRET_ID": "arn:aws:secretsmanager:us-west-2:123456789012:secret:app",
+    }
+    assert config.load(HealthSettings, env).own_reader() == ("reader.example", 3306)
+    sandbox = {**env, "DB_READER_HOST": "127.0.0.1:54291"}
+    assert config.load(HealthSettings, sandbox).own_reader() == ("127.0.0.1", 54291)
+
+
 def test_the_template_gives_the_function_every_setting_it_requires() -> None:
     from ops.sandbox import functions
 
     declared = set(functions.function("HealthFunction").declared_environment())
     required = config.environment_names(HealthSettings, required_only=True)
-    assert "DOCS_BUCKET" in required
+    assert {"DOCS_BUCKET", "DB_READER_HOST"} <= required
     assert required - {"AWS_REGION"} <= declared  # Lambda itself sets AWS_REGION
 
 

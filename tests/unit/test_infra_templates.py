@@ -132,13 +132,29 @@ def _refs(node: Any) -> set[str]:
     return set()
 
 
-def test_the_health_checks_probe_the_function_url_host_itself() -> None:
-    checks = [r for r in _resources(INFRA / "dns.yaml").values() if "HealthCheck" in r["Type"]]
+def test_the_health_checks_probe_cloudfront_in_front_of_each_function_url() -> None:
+    """Route 53 probes a distribution (its own host: SNI and certificate match) whose origin is
+    the region's Function URL host, signed by origin access control, behind the WAF web ACL."""
+    resources = _resources(INFRA / "dns.yaml")
+    checks = {k: r for k, r in resources.items() if r["Type"] == "AWS::Route53::HealthCheck"}
     assert len(checks) == 2
-    for check in checks:
+    for check in checks.values():
         config = check["Properties"]["HealthCheckConfig"]
-        assert config["EnableSNI"] is True  # SNI = the lambda-url host: its certificate matches
-        assert config["FullyQualifiedDomainName"]["Ref"].endswith("HealthFqdn")
+        assert config["EnableSNI"] is True
+        edge_name = config["FullyQualifiedDomainName"]["Fn::GetAtt"][0]
+        edge = resources[edge_name]["Properties"]["DistributionConfig"]
+        [origin] = edge["Origins"]
+        assert origin["DomainName"]["Ref"].endswith("HealthFqdn")
+        assert origin["OriginAccessControlId"] == {
+            "Fn::GetAtt": ["HealthOriginAccessControl", "Id"]
+        }
+        assert edge["WebACLId"] == {"Fn::GetAtt": ["HealthWebAcl", "Arn"]}
+        assert edge["DefaultCacheBehavior"]["AllowedMethods"] == ["GET", "HEAD"]
+    oac = resources["HealthOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
+    assert (oac["OriginAccessControlOriginType"], oac["SigningBehavior"]) == ("lambda", "always")
+    template = load_template(ROOT / "template.yaml").document
+    url = template["Resources"]["HealthFunction"]["Properties"]["FunctionUrlConfig"]
+    assert url["AuthType"] == "AWS_IAM"  # only CloudFront's signed requests get through
 
 
 # ------------------------------------------------------------------ interface endpoints in use
@@ -147,12 +163,6 @@ def test_the_health_checks_probe_the_function_url_host_itself() -> None:
 # (secrets-rotation.yaml) call Secrets Manager only (RDS DescribeDBInstances only for a read
 # replica's secret, which this project has not).
 HOSTED_ROTATION = {"secretsmanager"}
-# Planned by issue 8: ReplicationMonitorFunction in each VPC. Delete an entry once its client
-# is in src/ (the test says so).
-PLANNED = {
-    "monitoring": "issue 8: ReplicationMonitorFunction, CloudWatch GetMetricData",
-    "rds": "issue 8: ReplicationMonitorFunction, RDS DescribeGlobalClusters",
-}
 # Powertools parameter providers build their own boto3 client.
 PROVIDERS = {
     "SecretsProvider": "secretsmanager",
@@ -195,14 +205,12 @@ def _endpoints(kind: str) -> set[str]:
 
 
 def test_the_code_scan_finds_the_clients_the_functions_build() -> None:
-    assert {"dynamodb", "sqs", "secretsmanager", "s3"} <= _clients_in_src()
+    assert {"dynamodb", "sqs", "secretsmanager", "s3", "cloudwatch", "rds"} <= _clients_in_src()
 
 
 def test_interface_endpoints_are_exactly_what_code_in_the_vpc_calls() -> None:
     called = {_endpoint_name(service) for service in _clients_in_src()}
-    arrived = called & set(PLANNED)
-    assert not arrived, f"now called from src/, drop from PLANNED: {sorted(arrived)}"
-    needed = (called | HOSTED_ROTATION | set(PLANNED)) - _endpoints("Gateway")
+    needed = (called | HOSTED_ROTATION) - _endpoints("Gateway")
     assert _endpoints("Gateway") == {"s3", "dynamodb"}
     kept = _endpoints("Interface")
     assert not needed - kept, f"called from the VPC without an endpoint: {sorted(needed - kept)}"

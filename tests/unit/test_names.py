@@ -51,6 +51,8 @@ def test_the_functions_and_the_rule_are_the_shared_names(role: str) -> None:
         "PaymentProcessorFunction": names.processor_function(role, ENV),
         "HealthFunction": names.health_function(role, ENV),
         "LedgerExportFunction": names.ledger_export_function(role, ENV),
+        "SchemaMigrationFunction": names.schema_migration_function(role, ENV),
+        "ReplicationMonitorFunction": names.monitor_function(role, ENV),
     }
     processor = resources["PaymentProcessorFunction"]["Properties"]
     rule = processor["Events"]["PaymentTransaction"]["Properties"]
@@ -75,3 +77,18 @@ def test_the_standby_queue_outlives_an_incident_and_the_rejected_one_a_fortnight
     }
     assert retention["StandbyQueue"] >= 4 * 24 * 3600
     assert retention["RejectedQueue"] == 14 * 24 * 3600
+
+
+def test_the_monitor_may_write_only_canary_keys_of_the_sessions_table() -> None:
+    """The IAM condition spells the canary prefix the monitor writes (shared/names.py)."""
+    monitor = _resources()["ReplicationMonitorFunction"]["Properties"]
+    [statement] = [
+        s
+        for policy in monitor["Policies"]
+        for s in policy.get("Statement", [])
+        if s.get("Sid") == "SessionsCanary"
+    ]
+    assert "dynamodb:PutItem" in statement["Action"]
+    leading = statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+    assert leading == [f"{names.CANARY_KEY_PREFIX}*"]
+    assert names.canary_key("us-east-1").startswith(names.CANARY_KEY_PREFIX)

@@ -1,4 +1,4 @@
-"""DynamoDB adapters: the sessions projection and the region gate."""
+"""DynamoDB adapters: the sessions projection, the region gate, the replication canary."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.adapters.region_control import DynamoRegionControl
-from shared.errors import DeadlineExceeded, SessionsUnavailable
+from shared.errors import DeadlineExceeded, MonitoringUnavailable, SessionsUnavailable
+from shared.names import canary_key
 from shared.records import PaymentRecord
 
 
@@ -101,3 +102,62 @@ class DynamoRegionGate:
         active = control is not None and control.names(self._region)
         self._cached = (now, active)
         return active
+
+
+class DynamoCanary:
+    """The replication canary item of a global table: written in the active region's replica,
+    read in each region's own replica. Key `canary#<origin region>` (shared.names); it carries
+    no processed_at, so it is never taken for a payment."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def beat(self, origin_region: str, written_at: float) -> None:
+        """Put the canary with `written_at` (seconds since the epoch, this function's clock)."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "payment_id": {"S": canary_key(origin_region)},
+                    "written_at": {"N": f"{written_at:.3f}"},
+                },
+            )
+        except DeadlineExceeded:
+            raise
+        except (ClientError, BotoCoreError) as exc:
+            raise MonitoringUnavailable(f"canary not written: {_reason(exc)}") from exc
+
+    def written_at(self, origin_region: str) -> float | None:
+        """When the canary this replica holds was written; None when it holds none."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table,
+                Key={"payment_id": {"S": canary_key(origin_region)}},
+                ConsistentRead=True,
+            ).get("Item")
+        except DeadlineExceeded:
+            raise
+        except (ClientError, BotoCoreError) as exc:
+            raise MonitoringUnavailable(f"canary unreadable: {_reason(exc)}") from exc
+        return None if not item or "written_at" not in item else float(item["written_at"]["N"])
+
+    def replicas(self) -> dict[str, str]:
+        """ReplicaStatus by region of the table's replicas, as this region's replica describes
+        them (empty: not a global table)."""
+        try:
+            table = self._client.describe_table(TableName=self._table)["Table"]
+        except DeadlineExceeded:
+            raise
+        except (ClientError, BotoCoreError) as exc:
+            raise MonitoringUnavailable(f"table not described: {_reason(exc)}") from exc
+        return {
+            str(replica["RegionName"]): str(replica.get("ReplicaStatus", ""))
+            for replica in table.get("Replicas", [])
+        }
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "unknown"))
+    return type(exc).__name__

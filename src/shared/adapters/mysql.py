@@ -1,6 +1,7 @@
 """Connections to the ledger's database (Aurora MySQL 3; MariaDB in tests and the sandbox) as the
 application user: the one door every component uses to reach it (the payment ledger, the health
-probe; later the schema migrations and the replication monitor).
+probe, the ledger export, the replication monitor's heartbeat; the schema migration as the master
+user).
 
 - TLS is verified (certificate chain and host name) against the packaged RDS CA bundle; a
   missing bundle is a clear LedgerUnavailable, never a silent unverified connection.
@@ -67,7 +68,7 @@ class MySQLConnector:
         *,
         host: str,
         port: int,
-        database: str,
+        database: str | None,
         credentials: SecretCredentials,
         tls: bool = True,
         tls_ca_file: str | None = None,
@@ -100,11 +101,27 @@ class MySQLConnector:
             **timeouts,
         )
 
+    def at(self, host: str, port: int | None = None) -> MySQLConnector:
+        """The same user, TLS and timeouts on another server of the ledger (a cluster's reader
+        endpoint, the peer region's reader); the credentials and their cache are shared."""
+        return MySQLConnector(
+            host=host,
+            port=self.port if port is None else port,
+            database=self.database,
+            credentials=self._credentials,
+            tls=self._tls,
+            tls_ca_file=self._tls_ca_file,
+            connect_timeout=self.connect_timeout,
+            io_timeout=self.io_timeout,
+        )
+
     def connect(
         self, *, timeout: float | None = None, init_command: str | None = None
     ) -> Connection[Any]:
-        """A new connection (autocommit off, utf8mb4) as the application user; ``init_command``
-        runs first on it. Raises LedgerUnavailable, or DeadlineExceeded."""
+        """A new connection (autocommit off, utf8mb4) as the secret's user (the application
+        user; the master user for the schema migration, whose database may not exist yet:
+        ``database`` None); ``init_command`` runs first on it. Raises LedgerUnavailable, or
+        DeadlineExceeded."""
         ssl_context = self.ssl_context()
         for last_try in (False, True):
             io_timeout = time_left(self.io_timeout, timeout)  # nothing starts without time

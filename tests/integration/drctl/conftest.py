@@ -5,6 +5,7 @@ emulations moto needs for Aurora Global (clearly test-only)."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -239,6 +240,58 @@ def emulate_lambda_account_settings(quota: dict[str, int]) -> Callable[[Any, str
     return hook
 
 
+SCHEMA_FUNCTION_PREFIX = "dr-payment-schema-migration-"
+UP_TO_DATE = {
+    "ok": True,
+    "database": "payments",
+    "version": 3,
+    "applied": [],
+    "pending": [],
+    "unknown": [],
+    "app_user": "payment_app",
+    "app_user_created": False,
+}
+
+
+@dataclass
+class SchemaFunctions:
+    """moto cannot invoke a Lambda function without Docker: SchemaMigrationFunction's Invoke is
+    answered here, by `handler(region, event)` (a test sets the real handler, in-process, or its
+    own answer; an exception becomes Lambda's FunctionError) or an up-to-date answer, and each
+    call is recorded. `absent` leaves the call to moto, which has no such function."""
+
+    calls: list[tuple[str, str, Any]] = field(default_factory=list)  # region, function, event
+    handler: Callable[[str, Any], Any] | None = None
+    absent: bool = False
+
+    def hook(self, client: Any, service: str, region: str) -> None:
+        if service != "lambda":
+            return
+
+        def answer(model: Any, context: dict[str, Any], **_: Any) -> Any:
+            if model.name != "Invoke" or self.absent:
+                return None
+            params = context["drctl_test_params"]
+            if not str(params["FunctionName"]).startswith(SCHEMA_FUNCTION_PREFIX):
+                return None
+            event = json.loads(params["Payload"])
+            self.calls.append((region, params["FunctionName"], event))
+            reply: dict[str, Any] = {"StatusCode": 200}
+            try:
+                payload = (
+                    self.handler(region, event)
+                    if self.handler
+                    else {**UP_TO_DATE, "action": event.get("action")}
+                )
+            except Exception as exc:  # noqa: BLE001 - what Lambda reports as a function error
+                reply["FunctionError"] = "Unhandled"
+                payload = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+            reply["Payload"] = io.BytesIO(json.dumps(payload).encode())
+            return _ok(reply)
+
+        client.meta.events.register("before-call", answer)
+
+
 @dataclass
 class FakeSam:
     """Stands in for `sam deploy`: records the command (also in the recorder's sequence, as
@@ -272,6 +325,7 @@ class Harness:
     factory: ClientFactory
     answers: list[str] = field(default_factory=list)
     lambda_quota: dict[str, int] = field(default_factory=dict)  # region -> ConcurrentExecutions
+    schema: SchemaFunctions = field(default_factory=SchemaFunctions)
 
     def drctl(self, *argv: str, env: str = ENV) -> Result:
         out, err = io.StringIO(), io.StringIO()
@@ -287,7 +341,9 @@ class Harness:
 
     def add_hook(self, hook: Callable[[Any, str, str], None]) -> None:
         """A further client hook: clients are made again, with it."""
-        self.factory = ClientFactory(hooks=[*default_hooks(self.recorder, self.lambda_quota), hook])
+        self.factory = ClientFactory(
+            hooks=[*default_hooks(self.recorder, self.lambda_quota, self.schema), hook]
+        )
 
     def _ask(self, prompt: str) -> str:
         if not self.answers:
@@ -300,11 +356,12 @@ class Harness:
 
 
 def default_hooks(
-    recorder: Recorder, lambda_quota: dict[str, int]
+    recorder: Recorder, lambda_quota: dict[str, int], schema: SchemaFunctions
 ) -> list[Callable[[Any, str, str], None]]:
     return [
         recorder.hook,
         emulate_lambda_account_settings(lambda_quota),
+        schema.hook,
         emulate_aurora_global,
         emulate_change_set_outputs,  # before the global cluster emulation: it reads the stack
         emulate_global_cluster_resource,
@@ -316,9 +373,12 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
     plan = write_project(tmp_path)
     recorder = Recorder()
     quota: dict[str, int] = {}
+    schema = SchemaFunctions()
     with mock_aws():
-        factory = ClientFactory(hooks=default_hooks(recorder, quota))
-        yield Harness(tmp_path, plan, recorder, FakeSam(recorder), factory, lambda_quota=quota)
+        factory = ClientFactory(hooks=default_hooks(recorder, quota, schema))
+        yield Harness(
+            tmp_path, plan, recorder, FakeSam(recorder), factory, lambda_quota=quota, schema=schema
+        )
 
 
 @pytest.fixture

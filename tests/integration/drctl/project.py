@@ -69,6 +69,10 @@ NETWORK_TEMPLATE = textwrap.dedent(
     Outputs:
       VpcId:
         Value: !Sub vpc-${Marker}-${Environment}
+      PrivateSubnetIds:
+        Value: !Sub subnet-a-${Marker},subnet-b-${Marker}
+      LambdaSecurityGroupId:
+        Value: !Sub sg-lambda-${Marker}
     """
 )
 AZ_IDS = {
@@ -86,9 +90,16 @@ TEMPLATES = {
     "peering-routes.yaml": _marker(
         "  PeeringConnectionId: {Type: String}", "!Ref PeeringConnectionId"
     ),
-    "keys.yaml": _marker(),
+    "keys.yaml": _marker(
+        outputs="Outputs:\n  KeyArn:\n"
+        "    Value: !Sub arn:aws:kms:${AWS::Region}:${AWS::AccountId}:key/${Marker}\n"
+    ),
     "tables.yaml": _marker(),
-    "aurora.yaml": _marker(),
+    # aurora-secondary's (the primary has its own below)
+    "aurora.yaml": _marker(
+        outputs="Outputs:\n  ClusterIdentifier:\n"
+        "    Value: !Sub dr-payment-secondary-${Environment}\n"
+    ),
     # moto's CloudFormation skips AWS::RDS::GlobalCluster: conftest's emulation makes it on RDS
     "aurora-primary.yaml": _marker(
         "  EngineVersion: {Type: String, Default: 8.0.mysql_aurora.3.10.0}",
@@ -99,7 +110,10 @@ TEMPLATES = {
         "      GlobalClusterIdentifier: !Sub dr-payment-global-${Environment}\n"
         "      Engine: aurora-mysql\n"
         "      EngineVersion: !Ref EngineVersion\n"
-        "      DeletionProtection: true\n",
+        "      DeletionProtection: true\n"
+        "Outputs:\n"
+        "  ClusterIdentifier:\n"
+        "    Value: !Sub dr-payment-primary-${Environment}\n",
     ),
     "dns.yaml": _marker(),
     "budget.yaml": _marker("  BudgetEmail: {Type: String}", "!Ref BudgetEmail"),

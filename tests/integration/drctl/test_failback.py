@@ -55,6 +55,75 @@ def test_failback_after_a_managed_failover_is_a_planned_switchover_back(world: W
     assert concurrency["ReservedConcurrentExecutions"] == 25  # unfenced
 
 
+def test_failback_moves_rotation_back_to_the_primary(world: World) -> None:
+    _fail_over(world)
+    survivor = f"dr-payment-secrets-rotation-secondary-{ENV}"
+    assert _stack_exists(world, W, survivor)
+
+    result = world.h.drctl("failback", "--yes")
+
+    assert result.code == 0, (result.err, world.errors)
+    writes = world.h.recorder.writes()
+    paused = [
+        i for i, c in enumerate(writes) if (c.operation, c.region) == ("CancelRotateSecret", E)
+    ]
+    deleted = _index(writes, "DeleteStack", W)
+    assert (
+        writes[deleted].params["StackName"].endswith(survivor)
+        or _stack_exists(world, W, survivor) is False
+    )
+    switch = _index(writes, "SwitchoverGlobalCluster")
+    replicate = [i for i, c in enumerate(writes) if c.operation == "ReplicateSecretToRegions"]
+    resumed = [i for i, c in enumerate(writes) if (c.operation, c.region) == ("RotateSecret", E)]
+    # The returning region's rotation stops first, the survivor's goes before its copies become
+    # replicas again, and the primary's comes back on once its copies hold the current values.
+    assert len(paused) == 2 and max(paused) < deleted < switch < min(replicate)
+    assert len(resumed) == 2 and max(replicate) < min(resumed)  # every value first
+    assert all(writes[i].params["RotateImmediately"] is False for i in resumed)
+    assert not _stack_exists(world, W, survivor)
+    secrets = world.h.client("secretsmanager", E)
+    for name in (names.app_secret(ENV), names.master_secret(ENV)):
+        described = secrets.describe_secret(SecretId=name)
+        assert described["RotationEnabled"] is True
+        assert "primary" in described["RotationLambdaARN"]
+        replica = world.h.client("secretsmanager", W).describe_secret(SecretId=name)
+        assert replica.get("PrimaryRegion") == E
+    value = json.loads(secrets.get_secret_value(SecretId=names.app_secret(ENV))["SecretString"])
+    assert value["masterarn"] == secrets.describe_secret(SecretId=names.master_secret(ENV))["ARN"]
+
+
+def test_failback_waits_for_a_rotation_half_way_in_the_survivor(world: World) -> None:
+    _fail_over(world)
+    survivor_copy = world.h.client("secretsmanager", W)
+    survivor_copy.put_secret_value(
+        SecretId=names.master_secret(ENV),
+        SecretString=json.dumps({"username": "dr_admin", "password": "Tst-pending-pw-0001"}),
+        VersionStages=["AWSPENDING"],
+    )
+
+    result = world.h.drctl("failback", "--yes")
+
+    assert result.code == 4
+    assert f"a rotation of {names.master_secret(ENV)} is half-way in {W}" in result.err
+    assert world.h.recorder.writes() == []  # refused before anything changed
+
+
+def test_a_switchover_back_after_a_failover_is_refused_for_failback(world: World) -> None:
+    _fail_over(world)
+
+    result = world.h.drctl("switchover", "--yes", "--to", "primary")
+
+    assert result.code == 4
+    assert "split since a failover" in result.err and "drctl failback" in result.err
+    assert world.h.recorder.writes() == []
+    assert world.writer_region() == W
+
+
+def _stack_exists(world: World, region: str, name: str) -> bool:
+    stacks = world.h.client("cloudformation", region).list_stacks()["StackSummaries"]
+    return any(s["StackName"] == name and s["StackStatus"] != "DELETE_COMPLETE" for s in stacks)
+
+
 def test_failback_after_detach_and_promote_keeps_the_stale_cluster_as_a_snapshot(
     world: World, tmp_path: Any
 ) -> None:
@@ -96,9 +165,10 @@ def test_failback_after_detach_and_promote_keeps_the_stale_cluster_as_a_snapshot
         assert live["Environment"]["Variables"]["DB_HOST"] == endpoint
     document = json.loads(report.read_text())
     assert document["case"] == "B"
-    assert [s["id"] for s in document["steps"]][:4] == [
+    assert [s["id"] for s in document["steps"]][:5] == [
         "check",
         "fence-returning",
+        "rotation",
         "rebuild",
         "endpoint",
     ]
@@ -124,7 +194,13 @@ def test_fence_only_stops_a_returning_region_from_writing_and_changes_nothing_el
 
     assert result.code == 0, result.err
     writes = [(c.operation, c.region) for c in world.h.recorder.writes()]
-    assert writes == [("PutFunctionConcurrency", E), ("PutItem", E)]
+    assert writes == [
+        ("PutFunctionConcurrency", E),
+        ("PutItem", E),
+        # its copies of the secrets are stale: nothing may rotate them until failback
+        ("CancelRotateSecret", E),
+        ("CancelRotateSecret", E),
+    ]
     held = world.control(E)
     assert held is not None and (held.active_region, held.epoch) == (W, START_EPOCH + 2)
     assert world.writer_region() == W
@@ -159,3 +235,24 @@ def test_a_failback_drops_no_event_on_the_way(world: World) -> None:
             EventBusName=names.event_bus(ENV),
         )["State"]
         assert state == "ENABLED"
+
+
+def test_a_switchover_is_refused_while_the_survivors_copy_holds_another_password(
+    world: World,
+) -> None:
+    _fail_over(world)
+    world.h.client("cloudformation", W).delete_stack(
+        StackName=f"dr-payment-secrets-rotation-secondary-{ENV}"
+    )
+    survivor = world.h.client("secretsmanager", W)
+    value = json.loads(survivor.get_secret_value(SecretId=names.app_secret(ENV))["SecretString"])
+    survivor.put_secret_value(
+        SecretId=names.app_secret(ENV),
+        SecretString=json.dumps({**value, "password": "Tst-rotated-in-survivor-pw-77"}),
+    )
+
+    result = world.h.drctl("switchover", "--yes", "--to", "primary")
+
+    assert result.code == 4
+    assert f"{W}'s holds another password" in result.err and "drctl failback" in result.err
+    assert world.h.recorder.writes() == []

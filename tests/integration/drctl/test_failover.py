@@ -66,6 +66,51 @@ def test_failover_fences_then_promotes_with_one_attempt_per_call_to_the_dead_reg
     secret = world.h.client("secretsmanager", W).describe_secret(SecretId=names.app_secret(ENV))
     assert "PrimaryRegion" not in secret or secret["PrimaryRegion"] == W
     assert "UNREACHABLE" in result.err and "failover-global-cluster" in result.out
+    # Rotation moves with the writer: the survivor's rotation stack, once its secrets are
+    # promoted (a replica cannot carry a schedule), after the payments are flowing again.
+    survivor = f"dr-payment-secrets-rotation-secondary-{ENV}"
+    made = _index(writes, "CreateChangeSet", W)
+    assert writes[made].params["StackName"] == survivor
+    assert _index(writes, "StopReplicationToReplica", W) < made
+    assert promote < made and _index(writes, "DeleteMessageBatch", W) < made
+    assert _index(writes, "ExecuteChangeSet", W) > made
+    assert not [c for c in calls if c.service == "cloudformation" and c.region == E]
+    assert "rotation" in result.out and "secret rotation moves to us-west-2" in result.err
+
+
+def test_the_survivors_rotation_rotates_its_own_copies_against_its_own_cluster(
+    world: World,
+) -> None:
+    world.kill(E)
+
+    assert world.h.drctl("failover", "--yes", "--to", W).code == 0
+
+    secrets = world.h.client("secretsmanager", W)
+    master = secrets.describe_secret(SecretId=names.master_secret(ENV))["ARN"]
+    app = secrets.describe_secret(SecretId=names.app_secret(ENV))["ARN"]
+    assert f":{W}:" in master and f":{W}:" in app
+    inputs = world.h.client("ssm", W).get_parameter(Name=f"/it/{ENV}/rotation-secondary")
+    assert inputs["Parameter"]["Value"].split() == [
+        master,
+        app,
+        f"arn:aws:kms:{W}:123456789012:key/keys-secondary",
+        names.cluster("secondary", ENV),
+        "subnet-a-network-secondary,subnet-b-network-secondary",
+        "sg-lambda-network-secondary",
+    ]
+    # The alternating-users rotation finds the master secret through `masterarn`: the survivor's.
+    value = json.loads(secrets.get_secret_value(SecretId=names.app_secret(ENV))["SecretString"])
+    assert value["masterarn"] == master
+
+
+def test_the_stand_in_rotation_template_takes_the_real_ones_parameters() -> None:
+    from ops.drctl.template import load_template, parse_template
+    from tests.conftest import ROOT
+    from tests.integration.drctl.world import ROTATION_TEMPLATE
+
+    real = load_template(ROOT / "infra-global" / "secrets-rotation.yaml").parameters
+    stand_in = parse_template(ROTATION_TEMPLATE)["Parameters"]
+    assert {k: v.type for k, v in real.items()} == {k: v["Type"] for k, v in stand_in.items()}
 
 
 def test_a_refused_managed_failover_takes_detach_and_promote(world: World, tmp_path: Any) -> None:
@@ -95,12 +140,16 @@ def test_a_refused_managed_failover_takes_detach_and_promote(world: World, tmp_p
         FunctionName=names.processor_function("secondary", ENV), Qualifier=names.PROCESSOR_ALIAS
     )
     assert live["Environment"]["Variables"]["DB_HOST"] == cluster["Endpoint"]
+    schema = world.h.client("lambda", W).get_function_configuration(
+        FunctionName=names.schema_migration_function("secondary", ENV)
+    )
+    assert schema["Environment"]["Variables"]["DB_HOST"] == cluster["Endpoint"]
     document = json.loads(report.read_text())
     assert document["promotion"] == "detach-and-promote"
     steps = [step["id"] for step in document["steps"]]
     assert steps == [
         "check", "fence", "promote", "endpoint", "control", "secrets", "unfence", "redrive",
-        "reconcile",
+        "reconcile", "rotation",
     ]  # fmt: skip
     assert all(step["ended_at"] >= step["started_at"] for step in document["steps"])
     assert world.control(W).active_region == W  # type: ignore[union-attr]
@@ -116,4 +165,46 @@ def test_failover_run_again_finishes_without_promoting_twice(world: World) -> No
     assert again.code == 0, again.err
     operations = [c.operation for c in world.h.recorder.writes()]
     assert "FailoverGlobalCluster" not in operations and "RemoveFromGlobalCluster" not in operations
+    assert "ExecuteChangeSet" not in operations  # the survivor's rotation stack: unchanged
     assert world.control(W).epoch == START_EPOCH + 3  # type: ignore[union-attr]
+
+
+def test_after_a_failover_the_survivors_function_migrates_the_ledger(world: World) -> None:
+    """`drctl migrate` (and the next deploy) goes to the survivor's SchemaMigrationFunction,
+    which reads the master secret from the survivor's promoted copy: the real handler, in-process,
+    on the real ledger, with the failed region still dead."""
+    from schema_migration.handler import respond
+    from schema_migration.wiring import build_schema
+    from shared import config
+    from tests.conftest import APP_USER, LambdaContextStub
+
+    world.kill(E)
+    assert world.h.drctl("failover", "--yes", "--to", W).code == 0
+
+    def handler(region: str, event: Any) -> Any:
+        settings = config.load(
+            config.SchemaMigrationSettings,
+            {
+                "ENVIRONMENT": ENV,
+                "REGION_ROLE": "secondary",
+                "AWS_REGION": region,
+                "DB_HOST": "127.0.0.1",
+                "DB_PORT": str(world.ledger.port),
+                "DB_NAME": "payments",
+                "DB_SECRET_ID": names.master_secret(ENV),
+                "APP_SECRET_ID": names.app_secret(ENV),
+                "DB_TLS": "false",
+            },
+        )
+        return respond(event, LambdaContextStub(), schema=build_schema(settings), deadline_margin=1)
+
+    world.h.schema.handler = handler
+
+    result = world.h.drctl("migrate")
+
+    assert result.code == 0, result.err
+    assert world.h.schema.calls == [
+        (W, names.schema_migration_function("secondary", ENV), {"action": "apply"})
+    ]
+    assert "nothing was pending" in result.out
+    assert f"application user {APP_USER}: password and grants ensured" in result.out

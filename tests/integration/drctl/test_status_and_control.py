@@ -42,6 +42,37 @@ def test_status_shows_both_regions(world: World) -> None:
     }
 
 
+def test_status_shows_each_stores_lag_into_a_region_wherever_the_monitor_measured_it(
+    world: World,
+) -> None:
+    """The ledger's end-to-end lag into us-west-2 is measured (and published) by the active
+    region, Aurora's own figure by us-west-2: status reads both regions and prefers the canary."""
+    from shared import metric_names
+
+    def put(region: str, metric: str, store: str, value: float) -> None:
+        world.h.client("cloudwatch", region).put_metric_data(
+            Namespace=metric_names.NAMESPACE,
+            MetricData=[
+                {
+                    "MetricName": metric,
+                    "Dimensions": metric_names.dimensions(ENV, store, W),
+                    "Value": value,
+                    "Unit": "Seconds",
+                }
+            ],
+        )
+
+    put(E, metric_names.CANARY_LAG, "aurora", 0.4)
+    put(W, metric_names.REPLICATION_LAG, "aurora", 0.9)
+    put(E, metric_names.REPLICATION_LAG, "dynamodb", 1.2)
+
+    result = world.h.drctl("status", "--json")
+
+    assert result.code == 0, result.err
+    lag = json.loads(result.out)["regions"][W]["lag_seconds"]
+    assert lag == {"aurora": 0.4, "dynamodb": 1.2, "s3": None}
+
+
 def test_status_with_a_dead_region_answers_with_one_attempt_per_call(world: World) -> None:
     world.kill(E)
 

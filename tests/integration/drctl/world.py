@@ -10,6 +10,8 @@ HTTP):
 - SwitchoverGlobalCluster and FailoverGlobalCluster (500 NotImplemented in moto): the target
   becomes the writer; FailoverGlobalCluster can be told to refuse;
 - StopReplicationToReplica (NotImplemented): the replica becomes a standalone secret;
+- RotateSecret with a rotation function (moto invokes the function, which needs Docker): the
+  secret's rotation is turned on with that function and schedule, nothing else;
 - Lambda Invoke (moto needs Docker): dispatched to the real handlers, in-process;
 - a dead region: every request to it fails to connect (ConnectTimeoutError) at the HTTP layer,
   below botocore's retries, and each attempt is counted.
@@ -31,7 +33,14 @@ from botocore.exceptions import ConnectTimeoutError
 
 from ops.sandbox import resources
 from shared import names, region_control
-from tests.conftest import APP_PASSWORD, APP_USER, LambdaContextStub
+from tests.conftest import (
+    APP_PASSWORD,
+    APP_USER,
+    MASTER_PASSWORD,
+    MASTER_USER,
+    ROOT,
+    LambdaContextStub,
+)
 from tests.integration.drctl.conftest import Harness
 from tests.integration.drctl.project import ACCOUNT, ENV, PRIMARY, SECONDARY
 
@@ -88,6 +97,7 @@ class World:
             "SwitchoverGlobalCluster": self._switchover,
             "FailoverGlobalCluster": self._failover,
             "StopReplicationToReplica": partial_region(self._stop_replication, region),
+            "RotateSecret": partial_region(self._rotate, region),
             "Invoke": partial_region(self._invoke, region),
         }
 
@@ -200,6 +210,15 @@ class World:
         source.replicas = [r for r in source.replicas if r.region != region]
         return _ok({"ARN": replica.arn})
 
+    def _rotate(self, region: str, params: dict[str, Any]) -> Any:
+        from moto.secretsmanager.models import secretsmanager_backends
+
+        if not params.get("RotationLambdaARN"):
+            return None  # moto does this one
+        secret = secretsmanager_backends[ACCOUNT][region].secrets[params["SecretId"]]
+        set_rotation(secret, params["RotationLambdaARN"], params.get("RotationRules", {}))
+        return _ok({"ARN": secret.arn, "Name": secret.name})
+
     # -- Lambda Invoke: the real handlers, in-process ------------------------------------------
 
     def _invoke(self, region: str, params: dict[str, Any]) -> Any:
@@ -288,6 +307,54 @@ def partial_region(
     handler: Callable[[str, dict[str, Any]], Any], region: str
 ) -> Callable[[dict[str, Any]], Any]:
     return lambda params: handler(region, params)
+
+
+def set_rotation(secret: Any, function_arn: str, rules: dict[str, Any]) -> None:
+    """Rotation on, as Secrets Manager records it (moto's attributes)."""
+    secret.rotation_requested = True
+    secret.rotation_enabled = True
+    secret.rotation_lambda_arn = function_arn
+    secret.auto_rotate_after_days = int(rules.get("AutomaticallyAfterDays", 30))
+
+
+# The rotation stacks of the real plan, over a template moto can create: the same parameters
+# (secret ARNs from this region's SSM parameters, the rest from this region's stacks), recorded
+# in an SSM parameter instead of hosted rotation functions (moto has no SecretsManager transform).
+ROTATION_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Parameters:
+  Environment: {Type: String}
+  Role: {Type: String}
+  MasterSecretArn:
+    Type: AWS::SSM::Parameter::Value<String>
+  AppSecretArn:
+    Type: AWS::SSM::Parameter::Value<String>
+  KmsKeyArn: {Type: String}
+  ClusterIdentifier: {Type: String}
+  SubnetIds: {Type: String}
+  SecurityGroupId: {Type: "AWS::EC2::SecurityGroup::Id"}
+  RotationSchedule: {Type: String, Default: "cron(0 4 ? * TUE#2 *)"}
+Resources:
+  RotationInputs:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: !Sub /it/${Environment}/rotation-${Role}
+      Type: String
+      Value: !Join
+        - " "
+        - [!Ref MasterSecretArn, !Ref AppSecretArn, !Ref KmsKeyArn, !Ref ClusterIdentifier,
+           !Ref SubnetIds, !Ref SecurityGroupId]
+"""
+
+
+def _add_rotation_stacks(h: Harness) -> None:
+    import yaml
+
+    real = yaml.safe_load((ROOT / "infra-global" / "stacks.yaml").read_text())
+    plan = yaml.safe_load(h.plan.read_text())
+    plan["stacks"] += [s for s in real["stacks"] if s.get("template") == "secrets-rotation.yaml"]
+    h.plan.write_text(yaml.safe_dump(plan, sort_keys=False))
+    (h.plan.parent / "secrets-rotation.yaml").write_text(ROTATION_TEMPLATE)
 
 
 # -- building it ----------------------------------------------------------------------------------
@@ -379,20 +446,7 @@ def build(h: Harness, ledger: Any) -> World:
         GlobalClusterIdentifier=GLOBAL,
     )
     endpoint = world._global_cluster(GLOBAL).endpoint
-    secrets = h.client("secretsmanager", E)
-    primary_host = f"{names.cluster('primary', ENV)}.cluster-x.{E}.rds.amazonaws.com"
-    for name, value in (
-        (names.app_secret(ENV), {"username": APP_USER, "password": APP_PASSWORD}),
-        (names.master_secret(ENV), {"username": "admin", "password": "not-a-real-secret-1"}),
-    ):
-        value |= {
-            "host": primary_host,
-            "port": 3306,
-            "dbClusterIdentifier": "dr-payment-primary-it",
-        }
-        secrets.create_secret(
-            Name=name, SecretString=json.dumps(value), AddReplicaRegions=[{"Region": W}]
-        )
+    _secrets(h)
     for role, region in ROLES.items():
         dynamodb = h.client("dynamodb", region)
         resources.create_tables(dynamodb, ENV)
@@ -413,6 +467,7 @@ def build(h: Harness, ledger: Any) -> World:
             names.processor_function(role, ENV),
             names.health_function(role, ENV),
             names.ledger_export_function(role, ENV),
+            names.schema_migration_function(role, ENV),
         ):
             lam.create_function(
                 FunctionName=function,
@@ -435,4 +490,46 @@ def build(h: Harness, ledger: Any) -> World:
         world.handlers[(region, names.ledger_export_function(role, ENV))] = _export(world)
         world.handlers[(region, names.health_function(role, ENV))] = _healthy
     h.add_hook(world.hook)
+    # The secondary's rotation stack takes its inputs from stacks of its own region.
+    _add_rotation_stacks(h)
+    made = h.drctl("deploy", "--only", "keys-secondary", "network-secondary", "aurora-secondary")
+    assert made.code == 0, made.err
+    h.recorder.clear()
     return world
+
+
+def _secrets(h: Harness) -> None:
+    """Master and application secrets, replicated to the secondary, as secrets.yaml and
+    secrets-rotation.yaml leave them: attached to the primary cluster, rotating there; this
+    region's ARNs in its SSM parameters (params.yaml)."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secrets = h.client("secretsmanager", E)
+    attached = {
+        "host": f"{names.cluster('primary', ENV)}.cluster-x.{E}.rds.amazonaws.com",
+        "port": 3306,
+        "dbClusterIdentifier": names.cluster("primary", ENV),
+    }
+    master = secrets.create_secret(
+        Name=names.master_secret(ENV),
+        SecretString=json.dumps({"username": MASTER_USER, "password": MASTER_PASSWORD, **attached}),
+        AddReplicaRegions=[{"Region": W}],
+    )["ARN"]
+    app = {"username": APP_USER, "password": APP_PASSWORD, "masterarn": master, **attached}
+    secrets.create_secret(
+        Name=names.app_secret(ENV), SecretString=json.dumps(app), AddReplicaRegions=[{"Region": W}]
+    )
+    for user, name in (("master", names.master_secret(ENV)), ("app", names.app_secret(ENV))):
+        function = (
+            f"arn:aws:lambda:{E}:{ACCOUNT}:function:{names.rotation_function(user, 'primary', ENV)}"
+        )
+        set_rotation(secretsmanager_backends[ACCOUNT][E].secrets[name], function, {})
+    for region in (E, W):
+        for path, name in (
+            ("aurora/master-secret-arn", names.master_secret(ENV)),
+            ("aurora/app-secret-arn", names.app_secret(ENV)),
+        ):
+            arn = h.client("secretsmanager", region).describe_secret(SecretId=name)["ARN"]
+            h.client("ssm", region).put_parameter(
+                Name=f"/dr-payment/{ENV}/{path}", Value=arn, Type="String"
+            )

@@ -22,8 +22,10 @@ class StubbedFactory(ClientFactory):
         self.stubbed: dict[tuple[str, str], Any] = {}
         self.order: list[tuple[str, str]] = []
 
-    def client(self, service: str, region: str, *, bounded: bool = False) -> Any:
-        key = (service, region)  # bounded or not, one stubbed client
+    def client(
+        self, service: str, region: str, *, bounded: bool = False, long_call: bool = False
+    ) -> Any:
+        key = (service, region)  # bounded, long or not, one stubbed client
         if key not in self.stubbers:
             made = boto3.client(service, region_name=region)
             made.meta.events.register(

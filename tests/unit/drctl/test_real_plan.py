@@ -61,7 +61,7 @@ def test_teardown_order_of_the_real_plan(plan: Plan) -> None:
     assert front[0] == "dns"
     assert {"sam-primary", "sam-secondary"} <= set(front)
     # hosted rotation functions sit in the VPC too: gone before the ENI wait
-    assert "secrets-rotation" in front
+    assert {"secrets-rotation-primary", "secrets-rotation-secondary"} <= set(front)
     assert [spec.id for spec in order.aurora] == ["aurora-secondary", "aurora-primary"]
     rest = [spec.id for spec in order.rest]
     assert rest.index("params-primary") < rest.index("secrets") < rest.index("data")
@@ -69,3 +69,30 @@ def test_teardown_order_of_the_real_plan(plan: Plan) -> None:
     assert rest.index("peering-routes") < rest.index("peering") < rest.index("network-primary")
     every = front + [spec.id for spec in order.aurora] + rest
     assert sorted(every) == sorted(plan.ids())
+
+
+def test_rotation_runs_in_the_primary_and_only_after_a_failover_in_the_secondary(
+    plan: Plan,
+) -> None:
+    rotation = {s.role: s for s in plan.stacks if s.template == "secrets-rotation.yaml"}
+
+    assert set(rotation) == set(ROLES)
+    assert not rotation["primary"].failover_only
+    assert rotation["secondary"].failover_only  # made by drctl failover, never by deploy
+    assert [s.id for s in plan.stacks if s.failover_only] == [rotation["secondary"].id]
+    for role, spec in rotation.items():
+        assert spec.parameters["Role"] == role
+        # Everything it takes comes from its own region: made while the other one is down.
+        for value in spec.parameters.values():
+            if isinstance(value, OutputRef):
+                assert plan.get(value.stack_id).region == spec.region, (spec.id, value)
+        # The secret ARNs: this region's SSM parameters, published by its params stack first.
+        params = next(s for s in plan.stacks if s.template == "params.yaml" and s.role == role)
+        assert params.order < spec.order
+        published = load_template(plan.template_path(params)).document["Resources"]
+        paths = {
+            str(r["Properties"]["Name"]["Fn::Sub"]).replace("${Environment}", plan.env)
+            for r in published.values()
+        }
+        for key in ("MasterSecretArn", "AppSecretArn"):
+            assert spec.parameters[key] in paths, (spec.id, key)

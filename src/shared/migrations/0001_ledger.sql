@@ -1,6 +1,7 @@
 -- Ledger schema v1: the system of record for payments (Aurora MySQL 3 / MySQL 8.0; tested on
--- MariaDB 10.11). Portable SQL only. Applied in order by ops/ledger_schema.py, which records
--- each version in schema_migrations.
+-- MariaDB 10.11). Portable SQL only. Applied in order by shared/adapters/ledger_schema.py
+-- (SchemaMigrationFunction in AWS, the sandbox and the tests), which records each version in
+-- schema_migrations.
 
 CREATE TABLE IF NOT EXISTS payments (
     payment_id          VARCHAR(64)  NOT NULL,
