@@ -40,9 +40,9 @@ def regions(replicated_ledger: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
 @pytest.fixture
 def own_pair(tmp_path: Path) -> Iterator[Any]:
     """A replica pair of this test's own (it kills a server)."""
-    from ops import ledger_schema
     from ops.sandbox.replication import Topology
     from ops.sandbox.resources import REGIONS
+    from shared.adapters import ledger_schema
 
     pair = Topology.start(tmp_path / "pair", [REGIONS["primary"], REGIONS["secondary"]])
     try:

@@ -1,5 +1,6 @@
-"""The replication heartbeat row (src/shared/migrations/0004_replication_heartbeat.sql): written on the
-writer, looked for on a reader. Knows SQL and MySQL's error codes, not what the figures mean.
+"""The replication heartbeat row (src/shared/migrations/0004_replication_heartbeat.sql):
+written on the writer, looked for on a reader. Knows SQL and MySQL's error codes, not what the
+figures mean.
 
 Every time is the database's own clock (UTC_TIMESTAMP(6) evaluated on the writer, replicated as a
 value; ages computed on the reader), so a function's clock never enters an age. Each call opens a
