@@ -14,7 +14,7 @@ import pytest
 
 from replication_monitor.handler import publish
 from replication_monitor.probes import Config, Ports, probes
-from replication_monitor.service import Figure, ReplicationMonitor
+from replication_monitor.service import Figure, MonitorReport, ReplicationMonitor
 from shared import metric_names as m
 from shared.adapters.rds import GlobalClusterState, GlobalMember
 from shared.checks import Role
@@ -375,6 +375,20 @@ def test_published_figures_carry_exactly_their_dimensions_and_missing_ones_none(
         assert directive["Namespace"] == m.NAMESPACE
         [name] = [metric["Name"] for metric in directive["Metrics"]]
         assert tuple(directive["Dimensions"][0]) == m.SPECS[name].dimensions  # no `service`
+
+
+def test_a_published_figure_carries_milliseconds_not_seventeen_digits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A float's full repr can hold a Luhn-valid 13-19 digit run: the log scanner flagged
+    CanaryLagSeconds 0.04173790899949381 (17 digits ending 9381) as a card number."""
+    lag = Figure(m.CANARY_LAG, 0.04173790899949381, store="aurora", target_region=PEER)
+    report = MonitorReport(region=HERE, role=Role.ACTIVE, active_region=HERE, figures=(lag,))
+
+    publish(report, "test")
+
+    [blob] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert blob[m.CANARY_LAG] == [0.042]
 
 
 def test_the_schedule_sample_is_what_the_monitors_rule_sends() -> None:
