@@ -122,6 +122,15 @@ class HealthChecks:
         with self._lock:
             return self._checks[region].healthy
 
+    def wait_healthy(self, region: str, timeout: float) -> bool:
+        """Until Route 53 sees `region` healthy now (False after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while not self.healthy(region):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def changes(self, region: str) -> list[Change]:
         with self._lock:
             return list(self._checks[region].changes)
@@ -154,7 +163,7 @@ class HealthChecks:
     def _probe(self, region: str, sent_at: float) -> None:
         check = self._checks[region]
         started = time.monotonic()
-        ok = False
+        ok, why = False, "no answer"
         try:
             answer = self._clients.get("lambda", region, self._client_config).invoke(
                 FunctionName=check.function,
@@ -170,11 +179,14 @@ class HealthChecks:
                 and self.config.search_string in body[:5120]
                 and time.monotonic() - started <= self.reply_limit
             )
-        except Exception:  # noqa: BLE001 - no answer in time is a failed probe
-            ok = False
-        self._record(check, ok, sent_at, time.monotonic() - started)
+            why = f"HTTP {status} {body[:40]!r}"
+        except Exception as exc:  # noqa: BLE001 - no answer in time is a failed probe
+            ok, why = False, f"no answer ({type(exc).__name__})"
+        self._record(check, ok, sent_at, time.monotonic() - started, why)
 
-    def _record(self, check: _Check, ok: bool, sent_at: float, seconds: float) -> None:
+    def _record(
+        self, check: _Check, ok: bool, sent_at: float, seconds: float, why: str = ""
+    ) -> None:
         with self._lock:
             check.probes += 1
             if ok:
@@ -190,7 +202,10 @@ class HealthChecks:
                 check.changes.append(Change(moment, check.healthy, sent_at, seconds))
         if flipped:
             state = "HEALTHY" if check.healthy else "UNHEALTHY"
-            self._timeline.mark(f"route53 {check.region} {state}", moment)
+            # The deciding probe's answer: why a region flipped, in the report's timeline.
+            self._timeline.mark(
+                f"route53 {check.region} {state}", moment, probe=why, seconds=round(seconds, 3)
+            )
 
     def wait_for(self, region: str, healthy: bool, after: float, timeout: float) -> Change | None:
         """The change of `region` to `healthy` at or after `after` (time.time()); also when it
