@@ -62,7 +62,7 @@ integration: venv mariadb ## integration tests (moto + real MariaDB started by t
 # private dockerd; otherwise this says why and the test skips, saying so too.
 test: venv tools mariadb lint typecheck validate ## everything CI runs
 	@$(PY) -m ops.sandbox.container_runtime install || echo "(sam local invoke test will skip)"
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=12
 
 sandbox: venv mariadb ## start the local sandbox (moto server + MariaDB on loopback)
 	@$(PY) -m ops.sandbox up
