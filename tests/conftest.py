@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,19 +126,16 @@ def ledger_db(mariadb: Any) -> Iterator[Any]:
     mariadb.set_read_only(False)
 
 
-@pytest.fixture(scope="session")
-def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The two-region ledger (ops/sandbox/replication.py): us-east-1's server takes writes,
-    us-west-2's is its real binlog replica, read-only. Schema and app user are applied on the
-    writer and arrive on the replica by replication. Started on first use, so only the tests that
-    ask for it pay for it. Tests that kill or promote a server start a Topology of their own."""
+@contextmanager
+def started_replica_pair(directory: Path) -> Iterator[Any]:
+    """The two-region ledger (ops/sandbox/replication.py) in `directory`: us-east-1's server
+    takes writes, us-west-2's is its real binlog replica, read-only. Schema and app user are
+    applied on the writer and arrive on the replica by replication; stopped on the way out."""
     from ops.sandbox.replication import Topology
     from ops.sandbox.resources import REGIONS
     from shared.adapters import ledger_schema
 
-    topology = Topology.start(
-        tmp_path_factory.mktemp("ledger-pair"), [REGIONS["primary"], REGIONS["secondary"]]
-    )
+    topology = Topology.start(directory, [REGIONS["primary"], REGIONS["secondary"]])
     try:
         with topology.primary.root() as conn:
             ledger_schema.apply(conn, "payments")
@@ -146,6 +144,15 @@ def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         yield topology
     finally:
         topology.stop()
+
+
+@pytest.fixture(scope="session")
+def replica_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The shared two-region ledger (started_replica_pair), started on first use, so only the
+    tests that ask for it pay for it. Tests that kill or promote a server start a pair of their
+    own."""
+    with started_replica_pair(tmp_path_factory.mktemp("ledger-pair")) as topology:
+        yield topology
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from health.checks import AURORA_REPLICA, AURORA_WRITER
-from tests.conftest import APP_PASSWORD, APP_USER
+from tests.conftest import started_replica_pair
 from tests.integration.two_regions import TwoRegions, two_regions
 
 pytestmark = pytest.mark.integration
@@ -40,19 +40,8 @@ def regions(replicated_ledger: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator
 @pytest.fixture
 def own_pair(tmp_path: Path) -> Iterator[Any]:
     """A replica pair of this test's own (it kills a server)."""
-    from ops.sandbox.replication import Topology
-    from ops.sandbox.resources import REGIONS
-    from shared.adapters import ledger_schema
-
-    pair = Topology.start(tmp_path / "pair", [REGIONS["primary"], REGIONS["secondary"]])
-    try:
-        with pair.primary.root() as conn:
-            ledger_schema.apply(conn, "payments")
-            ledger_schema.ensure_app_user(conn, "payments", APP_USER, APP_PASSWORD)
-        pair.wait_caught_up()
+    with started_replica_pair(tmp_path / "pair") as pair:
         yield pair
-    finally:
-        pair.stop()
 
 
 def failed_checks(caplog: pytest.LogCaptureFixture) -> dict[str, str]:
